@@ -1,0 +1,41 @@
+# The two commands the README starts with are `make run` and `make test`.
+GO ?= go
+BIN := bin
+
+.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/hraftd .
+	$(GO) build -o $(BIN)/distributor ./distributor
+
+# Everything CI runs: formatting, vet, and every test with the race detector.
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Unit and in-process tests only (skips tests that start real processes).
+test-short:
+	$(GO) test -race -count=1 -short ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l . | grep -v '^vendor/'); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fmt:
+	gofmt -w .
+
+# Six nodes in the seed layout and the distributor, in the foreground.
+run:
+	./scripts/run.sh
+
+stop:
+	./scripts/cluster.sh stop
+
+wipe:
+	./scripts/cluster.sh wipe
+
+clean:
+	rm -rf $(BIN)

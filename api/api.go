@@ -1,0 +1,94 @@
+// Package api holds the JSON shapes and header names of the node's public HTTP
+// API, shared by the node (package httpd) and by its clients (the
+// distributor, the tests, the load tool). It holds data shapes only: no logic
+// belongs here.
+package api
+
+// Server is one member of a Raft group as /status reports it. ID and Address
+// are hraftd's fields; HTTP is additive: the member's HTTP API address, which
+// is what a client needs to reach it.
+type Server struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	HTTP    string `json:"http,omitempty"`
+}
+
+// Digest summarises a node's state machine so that replicas can be compared
+// cheaply: two nodes that have applied the same index hold the same map
+// exactly when their hashes match.
+type Digest struct {
+	AppliedIndex uint64 `json:"applied_index"`
+	Keys         int    `json:"keys"`
+	Hash         string `json:"hash"`
+}
+
+// Status is the body of GET /status. Me, Leader and Followers keep hraftd's
+// shape; every other field is additive.
+type Status struct {
+	Me        Server   `json:"me"`
+	Leader    Server   `json:"leader"`
+	Followers []Server `json:"followers"`
+
+	// State is the node's Raft role: Leader, Follower, Candidate or Shutdown.
+	State        string `json:"state"`
+	Term         uint64 `json:"term"`
+	LastLogIndex uint64 `json:"last_log_index"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	// LastContact is how long ago a follower last heard from its leader
+	// ("0s" on the leader itself).
+	LastContact string `json:"last_contact"`
+	Digest      Digest `json:"digest"`
+}
+
+// JoinRequest is the body of POST /join. ID and Addr are hraftd's fields;
+// HTTPAddr is the joiner's HTTP API address, replicated through the log so
+// that every member can forward requests to whichever node leads.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	Addr     string `json:"addr"`
+	HTTPAddr string `json:"http_addr,omitempty"`
+}
+
+// RemoveRequest is the body of POST /remove.
+type RemoveRequest struct {
+	ID string `json:"id"`
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Error string `json:"error"`
+	// Leader is the HTTP address of the leader, when the error is about
+	// leadership and one is known.
+	Leader string `json:"leader,omitempty"`
+}
+
+// Response headers set by nodes.
+const (
+	// HeaderNode names the node (its Raft ID) that produced the answer;
+	// for a forwarded request it is the node that finally served it.
+	HeaderNode = "X-Raft-Node"
+	// HeaderIndex is the applied index of the node that served a read, or
+	// the log index of a write.
+	HeaderIndex = "X-Raft-Index"
+	// HeaderFound is "true" or "false" on GET /key/{k}: hraftd answers a
+	// missing key with {"k":""}, so this header is how a client tells a
+	// missing key from an empty value.
+	HeaderFound = "X-Raft-Key-Found"
+	// HeaderForwarded marks a request one node forwarded to another, so a
+	// request is forwarded at most once and never loops.
+	HeaderForwarded = "X-Raft-Forwarded"
+)
+
+// Read levels accepted in ?level= on GET /key/{k}.
+const (
+	LevelNone         = "none"
+	LevelWeak         = "weak"
+	LevelLinearizable = "linearizable"
+)
+
+// HeaderWriteID carries a client-chosen ID for a write (at most 128 bytes).
+// A node applies a write with a given ID at most once, so a client that did
+// not hear back — a timeout, a dropped connection, a leader that died — can
+// resend the same write with the same ID safely.
+const HeaderWriteID = "Idempotency-Key"

@@ -1,0 +1,481 @@
+// Package httpd serves a node's HTTP API: hraftd's key, join and status
+// endpoints, plus removal, readiness, read levels and leader forwarding.
+//
+// It talks to the replicated store only through the Store interface it
+// declares below, and knows nothing of Raft.
+package httpd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/store"
+)
+
+// Store is what the HTTP API needs from the replicated store.
+type Store interface {
+	// Get reads a key at a read level; found tells a missing key from an
+	// empty value, index is the applied index the read reflects.
+	Get(ctx context.Context, key string, level store.ReadLevel) (value string, found bool, index uint64, err error)
+	// Set applies all pairs in one Raft entry. A non-empty writeID makes
+	// the write idempotent.
+	Set(ctx context.Context, pairs map[string]string, writeID string) (index uint64, err error)
+	// Delete removes a key.
+	Delete(ctx context.Context, key, writeID string) (index uint64, err error)
+	// Join adds a member, or does nothing if it is already one.
+	Join(ctx context.Context, id, raftAddr, httpAddr string) error
+	// Remove removes a member.
+	Remove(ctx context.Context, id string) error
+	// Status reports the node's view of its group.
+	Status() (store.Status, error)
+	// Ready returns nil when the node knows a leader and has caught up.
+	Ready() error
+	// LeaderHTTP returns the leader's ID and HTTP address, if known.
+	LeaderHTTP() (id, httpAddr string)
+	// ID is this node's Raft ID.
+	ID() string
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Config configures a Service. Start from DefaultConfig.
+type Config struct {
+	// Addr is the address to listen on.
+	Addr string
+	// MaxBodyBytes bounds a request body; larger ones get 413.
+	MaxBodyBytes int64
+	// RequestTimeout bounds the handling of one request, forwarding and
+	// waiting for a commit included.
+	RequestTimeout time.Duration
+	// Logger receives the service's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration hraftd starts from.
+func DefaultConfig() Config {
+	return Config{
+		Addr:           "localhost:11000",
+		MaxBodyBytes:   1 << 20,
+		RequestTimeout: 10 * time.Second,
+	}
+}
+
+// Service is the HTTP API of one node.
+type Service struct {
+	cfg    Config
+	store  Store
+	logger *slog.Logger
+	mux    *http.ServeMux
+	client *http.Client // for forwarding to the leader
+
+	ln     net.Listener
+	server *http.Server
+}
+
+// New returns a Service that is not yet listening.
+func New(cfg Config, s Store) *Service {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultConfig().MaxBodyBytes
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultConfig().RequestTimeout
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	svc := &Service{
+		cfg:    cfg,
+		store:  s,
+		logger: logger.With("component", "http"),
+		mux:    http.NewServeMux(),
+		client: &http.Client{
+			Transport: &http.Transport{
+				Proxy:               nil, // forwarding stays between nodes
+				DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+				MaxIdleConns:        256,
+				MaxIdleConnsPerHost: 128,
+				IdleConnTimeout:     90 * time.Second,
+			},
+			// Nodes never follow a redirect: a 307 goes back to the client.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	svc.routes()
+	return svc
+}
+
+func (s *Service) routes() {
+	// {key...} takes the rest of the path, so both /key/a%2Fb and /key/a/b
+	// address the key "a/b".
+	s.mux.HandleFunc("POST /key", s.handleSet)
+	s.mux.HandleFunc("GET /key/{key...}", s.handleGet)
+	s.mux.HandleFunc("DELETE /key/{key...}", s.handleDelete)
+	s.mux.HandleFunc("POST /join", s.handleJoin)
+	s.mux.HandleFunc("POST /remove", s.handleRemove)
+	s.mux.HandleFunc("GET /status", s.handleStatus)
+	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
+}
+
+// Start listens on the configured address and serves in the background.
+func (s *Service) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.server = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address the service listens on.
+func (s *Service) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops accepting requests and waits, until ctx ends, for those in
+// flight to finish.
+func (s *Service) Close(ctx context.Context) error {
+	if s.server == nil {
+		return nil
+	}
+	return s.server.Shutdown(ctx)
+}
+
+// ServeHTTP routes a request. Unknown paths and wrong methods get the same
+// JSON errors as everything else (the mux's own answers are plain text),
+// and a panic in a handler becomes a 500 rather than a dropped connection.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.logger.Error("handler panic", "path", r.URL.Path, "panic", p)
+			writeJSONError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", p), "")
+		}
+	}()
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusNotFound:
+			writeJSONError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), "")
+			return
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeJSONError(w, http.StatusMethodNotAllowed,
+				fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow")), "")
+			return
+		}
+		// Anything else (a redirect to a cleaned path) passes through.
+		h.ServeHTTP(w, r)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	// Dispatch through the mux again, not through h: only the mux's own
+	// ServeHTTP fills in the path wildcards that r.PathValue reads.
+	s.mux.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// statusRecorder captures what the mux's fallback handler would answer.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(code int)        { r.status = code }
+
+func (s *Service) handleSet(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pairs, err := DecodeKeyBody(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	idx, err := s.store.Set(r.Context(), pairs, r.Header.Get(api.HeaderWriteID))
+	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, body) {
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeWriteOK(w, idx)
+}
+
+func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	idx, err := s.store.Delete(r.Context(), key, r.Header.Get(api.HeaderWriteID))
+	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, nil) {
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeWriteOK(w, idx)
+}
+
+// writeWriteOK answers a successful write as hraftd does, with an empty
+// 200, plus headers naming the node and the entry's index.
+func (s *Service) writeWriteOK(w http.ResponseWriter, idx uint64) {
+	w.Header().Set(api.HeaderNode, s.store.ID())
+	w.Header().Set(api.HeaderIndex, strconv.FormatUint(idx, 10))
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	level, err := store.ParseReadLevel(r.URL.Query().Get("level"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v, found, idx, err := s.store.Get(r.Context(), key, level)
+	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, nil) {
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set(api.HeaderNode, s.store.ID())
+	w.Header().Set(api.HeaderIndex, strconv.FormatUint(idx, 10))
+	w.Header().Set(api.HeaderFound, strconv.FormatBool(found))
+	writeJSON(w, http.StatusOK, map[string]string{key: v})
+}
+
+func (s *Service) handleJoin(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req api.JoinRequest
+	if err := decodeObject(body, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.ID == "" || req.Addr == "" {
+		s.writeError(w, r, fmt.Errorf(`%w: join needs "id" and "addr", e.g. {"id":"node1","addr":"127.0.0.1:12001"}`, store.ErrInvalid))
+		return
+	}
+	if _, _, err := net.SplitHostPort(req.Addr); err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: addr %q is not host:port", store.ErrInvalid, req.Addr))
+		return
+	}
+	if req.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(req.HTTPAddr); err != nil {
+			s.writeError(w, r, fmt.Errorf("%w: http_addr %q is not host:port", store.ErrInvalid, req.HTTPAddr))
+			return
+		}
+	}
+	err = s.store.Join(r.Context(), req.ID, req.Addr, req.HTTPAddr)
+	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, body) {
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req api.RemoveRequest
+	if err := decodeObject(body, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.ID == "" {
+		s.writeError(w, r, fmt.Errorf(`%w: remove needs "id", e.g. {"id":"node2"}`, store.ErrInvalid))
+		return
+	}
+	err = s.store.Remove(r.Context(), req.ID)
+	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, body) {
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := s.store.Status()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIStatus(st))
+}
+
+// toAPIStatus shapes a store.Status as hraftd's /status: me, leader, and
+// the followers (every member but the leader), plus the additive fields.
+func toAPIStatus(st store.Status) api.Status {
+	server := func(m store.Member) api.Server {
+		return api.Server{ID: m.ID, Address: m.RaftAddr, HTTP: m.HTTPAddr}
+	}
+	out := api.Status{
+		Me:           server(st.Me),
+		Leader:       server(st.Leader),
+		Followers:    []api.Server{},
+		State:        st.State,
+		Term:         st.Term,
+		LastLogIndex: st.LastLogIndex,
+		CommitIndex:  st.CommitIndex,
+		AppliedIndex: st.AppliedIndex,
+		LastContact:  st.LastContact.Round(time.Millisecond).String(),
+		Digest: api.Digest{
+			AppliedIndex: st.Digest.AppliedIndex,
+			Keys:         st.Digest.Keys,
+			Hash:         st.Digest.HashString(),
+		},
+	}
+	for _, m := range st.Members {
+		if m.ID != st.Leader.ID {
+			out.Followers = append(out.Followers, server(m))
+		}
+	}
+	return out
+}
+
+func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Ready(); err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeJSONError(w, http.StatusServiceUnavailable, "not ready: "+err.Error(), "")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+}
+
+// readBody reads the whole body up to the configured limit.
+func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, fmt.Errorf("request body is over the %d-byte limit: %w", mbe.Limit, store.ErrTooLarge)
+	case err != nil:
+		return nil, fmt.Errorf("%w: reading body: %v", store.ErrInvalid, err)
+	}
+	return b, nil
+}
+
+// redirectOrForward handles a request that reached a follower. With
+// ?redirect it answers 307 to the same URL on the leader; otherwise it
+// relays the request to the leader and the leader's answer back. It
+// returns false, having written nothing, when neither is possible: the
+// request was itself forwarded (a node forwards at most once, so requests
+// never loop while leadership moves), or the leader's HTTP address is not
+// known yet.
+func (s *Service) redirectOrForward(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	leaderID, leaderHTTP := s.store.LeaderHTTP()
+	if leaderHTTP == "" || leaderID == s.store.ID() || r.Header.Get(api.HeaderForwarded) != "" {
+		return false
+	}
+	target := url.URL{Scheme: "http", Host: leaderHTTP, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	if _, ok := r.URL.Query()["redirect"]; ok {
+		w.Header().Set("Location", target.String())
+		writeJSONError(w, http.StatusTemporaryRedirect, "not the leader; the leader is "+leaderID+" at "+leaderHTTP, leaderHTTP)
+		return true
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, target.String(), bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	for _, h := range []string{"Content-Type", api.HeaderWriteID} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set(api.HeaderForwarded, s.store.ID())
+	resp, err := s.client.Do(req)
+	if err != nil {
+		// The leader may or may not have received the request.
+		w.Header().Set("Retry-After", "1")
+		writeJSONError(w, http.StatusServiceUnavailable,
+			fmt.Sprintf("forwarding to the leader %s at %s failed: %v; a write may or may not have been applied", leaderID, leaderHTTP, err), leaderHTTP)
+		return true
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Retry-After", "Location", api.HeaderNode, api.HeaderIndex, api.HeaderFound} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+	return true
+}
+
+// writeError is the one place that turns an error into an HTTP answer.
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	_, leaderHTTP := s.store.LeaderHTTP()
+	switch {
+	case errors.Is(err, store.ErrTooLarge):
+		writeJSONError(w, http.StatusRequestEntityTooLarge, err.Error(), "")
+	case errors.Is(err, store.ErrInvalid):
+		writeJSONError(w, http.StatusBadRequest, err.Error(), "")
+	case errors.Is(err, store.ErrNotFound):
+		writeJSONError(w, http.StatusNotFound, err.Error(), "")
+	case errors.Is(err, store.ErrNotLeader), errors.Is(err, store.ErrNoLeader),
+		errors.Is(err, store.ErrLeadershipLost), errors.Is(err, store.ErrClosed):
+		// Leadership is moving (or this node is stopping); try again shortly.
+		w.Header().Set("Retry-After", "1")
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error(), leaderHTTP)
+	case errors.Is(err, store.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		writeJSONError(w, http.StatusGatewayTimeout, err.Error(), "")
+	default:
+		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeJSONError(w, http.StatusInternalServerError, err.Error(), "")
+	}
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg, leader string) {
+	writeJSON(w, status, api.Error{Error: msg, Leader: leader})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

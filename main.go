@@ -1,0 +1,260 @@
+// Command hraftd runs one node of a Raft-replicated key-value store.
+//
+// It is a production-minded take on otoolep/hraftd with the same flags and
+// HTTP API; see README.md for what it adds and why.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kvraft/hraftd/api"
+	httpd "github.com/kvraft/hraftd/http"
+	"github.com/kvraft/hraftd/store"
+)
+
+const usageText = `hraftd runs one node of a Raft-replicated key-value store.
+
+Usage:
+  hraftd [flags] <data-dir>
+
+The data directory holds the Raft log (raft.db) and snapshots; a node
+restarted on the same directory recovers its state and rejoins its group.
+
+Start a group's first node without -join (it founds the group), then start
+the others with -join pointing at any running member's HTTP address:
+
+  hraftd -id node0 ~/node0
+  hraftd -id node1 -haddr localhost:11001 -raddr localhost:12001 -join localhost:11000 ~/node1
+
+Flags:
+`
+
+func main() {
+	os.Exit(run())
+}
+
+type options struct {
+	id, haddr, hadv, raddr, radv, join string
+	inmem                              bool
+	joinTimeout                        time.Duration
+	maxBody                            int64
+	maxKey                             int
+	logLevel, logFormat                string
+	dataDir                            string
+}
+
+func parseFlags() (*options, error) {
+	o := &options{}
+	fs := flag.CommandLine
+	fs.StringVar(&o.id, "id", "", "Node ID, unique within its group. If not set, the Raft advertise address is used")
+	fs.StringVar(&o.haddr, "haddr", "localhost:11000", "HTTP API bind address")
+	fs.StringVar(&o.hadv, "hadv", "", "HTTP API address other nodes and clients use to reach this node. If not set, -haddr")
+	fs.StringVar(&o.raddr, "raddr", "localhost:12000", "Raft bind address")
+	fs.StringVar(&o.radv, "radv", "", "Raft address peers use to reach this node. If not set, -raddr")
+	fs.StringVar(&o.join, "join", "", "HTTP address of any member of the group to join, e.g. localhost:11000. Ignored, but harmless, when the data dir already holds state")
+	fs.BoolVar(&o.inmem, "inmem", false, "Keep the Raft log and snapshots in memory only: the node forgets everything when it stops")
+	fs.DurationVar(&o.joinTimeout, "join-timeout", 60*time.Second, "How long to keep retrying -join (the group may still be electing a leader) before giving up")
+	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "Largest request body accepted, in bytes (larger ones get 413)")
+	fs.IntVar(&o.maxKey, "max-key", 1024, "Longest key accepted, in bytes (longer ones get 413)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "Log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 1 {
+		if flag.NArg() == 0 {
+			return nil, errors.New("no data directory given: hraftd needs one, e.g. hraftd -id node0 ~/node0")
+		}
+		return nil, fmt.Errorf("expected exactly one data directory, got %d arguments: %q", flag.NArg(), flag.Args())
+	}
+	o.dataDir = flag.Arg(0)
+	if o.radv == "" {
+		o.radv = o.raddr
+	}
+	if o.id == "" {
+		o.id = o.radv
+	}
+	if o.hadv == "" {
+		o.hadv = o.haddr
+	}
+	if host, _, err := net.SplitHostPort(o.hadv); err != nil {
+		return nil, fmt.Errorf("-hadv/-haddr %q is not host:port: %v", o.hadv, err)
+	} else if host == "" || net.ParseIP(host).IsUnspecified() {
+		return nil, fmt.Errorf("HTTP address %q has no routable host; set -hadv to the address others should use", o.hadv)
+	}
+	return o, nil
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: use text or json", format)
+}
+
+func run() int {
+	o, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hraftd:", err)
+		fmt.Fprintln(os.Stderr, "run hraftd -h for help")
+		return 1
+	}
+	logger, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hraftd:", err)
+		return 1
+	}
+	logger = logger.With("node", o.id)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg := store.DefaultConfig()
+	cfg.ID = o.id
+	cfg.RaftBind = o.raddr
+	cfg.RaftAdvertise = o.radv
+	cfg.HTTPAddr = o.hadv
+	cfg.Dir = o.dataDir
+	cfg.InMem = o.inmem
+	cfg.Bootstrap = o.join == ""
+	cfg.MaxKeyBytes = o.maxKey
+	cfg.Logger = logger
+	st, err := store.New(cfg)
+	if err != nil {
+		logger.Error("bad configuration", "error", err)
+		return 1
+	}
+	if err := st.Open(); err != nil {
+		logger.Error("failed to open store", "error", err)
+		return 1
+	}
+
+	hcfg := httpd.DefaultConfig()
+	hcfg.Addr = o.haddr
+	hcfg.MaxBodyBytes = o.maxBody
+	hcfg.Logger = logger
+	svc := httpd.New(hcfg, st)
+	if err := svc.Start(); err != nil {
+		logger.Error("failed to start HTTP service", "error", err)
+		_ = st.Close()
+		return 1
+	}
+	logger.Info("hraftd started", "http", svc.Addr().String(), "raft", o.radv, "data_dir", o.dataDir, "recovered", st.Recovered())
+
+	code := 0
+	if o.join != "" {
+		req := api.JoinRequest{ID: o.id, Addr: o.radv, HTTPAddr: o.hadv}
+		if st.Recovered() {
+			// Already a member: the join is a no-op by hraftd's rules, but
+			// it refreshes our HTTP address if it changed. It must not
+			// block start-up, since the group may have no leader yet.
+			go func() {
+				if err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout); err != nil {
+					logger.Warn("rejoin after restart did not complete; continuing as a recovered member", "error", err)
+				}
+			}()
+		} else if err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout); err != nil {
+			if ctx.Err() == nil {
+				logger.Error("could not join the group", "join", o.join, "error", err)
+				code = 1
+			}
+			stop()
+		}
+	}
+
+	<-ctx.Done()
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := svc.Close(sctx); err != nil {
+		logger.Warn("http shutdown", "error", err)
+	}
+	if err := st.Close(); err != nil {
+		logger.Error("store shutdown", "error", err)
+		return 1
+	}
+	logger.Info("stopped")
+	return code
+}
+
+// joinWithRetry asks the member at joinAddr to add this node, retrying with
+// backoff until it succeeds or the timeout passes: the member may not be up
+// yet, or its group may be between leaders. A 4xx answer is final.
+func joinWithRetry(ctx context.Context, logger *slog.Logger, joinAddr string, req api.JoinRequest, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	body, _ := json.Marshal(req)
+	u := joinAddr
+	if !strings.Contains(u, "://") {
+		u = "http://" + u
+	}
+	u = strings.TrimSuffix(u, "/") + "/join"
+	client := &http.Client{Timeout: 15 * time.Second}
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := postJoin(ctx, client, u, body)
+		if err == nil {
+			logger.Info("joined the group", "via", joinAddr)
+			return nil
+		}
+		var fe finalError
+		if errors.As(err, &fe) {
+			return err
+		}
+		logger.Info("join attempt failed; retrying", "attempt", attempt, "via", joinAddr, "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// finalError is a join failure that retrying will not fix.
+type finalError struct{ error }
+
+func postJoin(ctx context.Context, client *http.Client, url string, body []byte) error {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return finalError{err}
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(hreq)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return nil
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		return finalError{fmt.Errorf("join refused: %s: %s", resp.Status, bytes.TrimSpace(msg))}
+	}
+	return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
+}

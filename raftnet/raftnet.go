@@ -1,0 +1,300 @@
+// Package raftnet is the TCP stream layer under a node's Raft transport. It
+// behaves like hashicorp/raft's own TCP layer, with one addition: it can cut
+// the node off from chosen peers, which is how the tests make network
+// partitions.
+//
+// Why a stream layer and not iptables or network namespaces: those need root
+// and Linux, and every node here listens on the same loopback address, so
+// they cannot single out a pair of nodes without giving each node its own
+// address or namespace. A stream layer runs anywhere, unprivileged, and can
+// cut exactly one pair of nodes, in one direction or both. Its limit: it cuts
+// only Raft traffic, which is the traffic that partitions are about.
+//
+// To know who is on the other end of an accepted connection (the remote's
+// port is ephemeral), the dialer first sends a short preamble with its own
+// advertised Raft address.
+package raftnet
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// preambleMagic starts every connection, so that a stray client (a browser
+// pointed at the Raft port, say) is told apart and dropped at once.
+const preambleMagic = "HRN1"
+
+// maxAddrLen bounds the address in a preamble.
+const maxAddrLen = 255
+
+// handshakeTimeout bounds how long an accepted connection may take to send
+// its preamble.
+const handshakeTimeout = 5 * time.Second
+
+// ErrBlocked is returned when dialing a peer this node is cut off from.
+var ErrBlocked = errors.New("raftnet: peer is blocked by fault injection")
+
+// Layer is a raft.StreamLayer over TCP with per-peer fault injection.
+type Layer struct {
+	ln        net.Listener
+	advertise net.Addr
+
+	accepted chan net.Conn
+	done     chan struct{}
+	closeMu  sync.Once
+
+	mu      sync.Mutex
+	blocked map[string]bool      // peer Raft address -> cut off
+	conns   map[*peerConn]string // live connections -> peer address
+}
+
+var _ raft.StreamLayer = (*Layer)(nil)
+
+// Listen listens on bind and advertises advertise (bind if empty) to peers.
+func Listen(bind, advertise string) (*Layer, error) {
+	if advertise == "" {
+		advertise = bind
+	}
+	adv, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil {
+		return nil, fmt.Errorf("raftnet: advertise address %q: %w", advertise, err)
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("raftnet: listen on %q: %w", bind, err)
+	}
+	if adv.Port == 0 { // bound to :0; advertise the port we got
+		adv.Port = ln.Addr().(*net.TCPAddr).Port
+	}
+	if adv.IP == nil || adv.IP.IsUnspecified() {
+		return nil, errors.Join(ln.Close(), fmt.Errorf("raftnet: advertise address %q is not a routable address", advertise))
+	}
+	l := &Layer{
+		ln:        ln,
+		advertise: adv,
+		accepted:  make(chan net.Conn),
+		done:      make(chan struct{}),
+		blocked:   make(map[string]bool),
+		conns:     make(map[*peerConn]string),
+	}
+	go l.acceptLoop()
+	return l, nil
+}
+
+// acceptLoop accepts connections and handshakes each in its own goroutine,
+// so one slow or silent client cannot hold up the others.
+func (l *Layer) acceptLoop() {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			select {
+			case <-l.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			// The listener failed for good: close so Accept reports it.
+			l.Close()
+			return
+		}
+		go l.handshake(c)
+	}
+}
+
+func (l *Layer) handshake(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	br := bufio.NewReader(c)
+	peer, err := readPreamble(br)
+	if err != nil {
+		c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	pc, ok := l.track(&peerConn{Conn: c, r: br}, peer)
+	if !ok {
+		c.Close()
+		return
+	}
+	select {
+	case l.accepted <- pc:
+	case <-l.done:
+		pc.Close()
+	}
+}
+
+func readPreamble(r *bufio.Reader) (string, error) {
+	magic := make([]byte, len(preambleMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != preambleMagic {
+		return "", errors.New("raftnet: bad preamble")
+	}
+	n, err := binary.ReadUvarint(r)
+	if err != nil || n > maxAddrLen {
+		return "", errors.New("raftnet: bad preamble address")
+	}
+	addr := make([]byte, n)
+	if _, err := io.ReadFull(r, addr); err != nil {
+		return "", err
+	}
+	return string(addr), nil
+}
+
+// Accept waits for the next connection from a peer that is not blocked.
+func (l *Layer) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.accepted:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Dial connects to a peer's advertised Raft address.
+func (l *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	peer := string(address)
+	if l.isBlocked(peer) {
+		return nil, fmt.Errorf("dial %s: %w", peer, ErrBlocked)
+	}
+	c, err := net.DialTimeout("tcp", peer, timeout)
+	if err != nil {
+		return nil, err
+	}
+	adv := l.advertise.String()
+	pre := append([]byte(preambleMagic), binary.AppendUvarint(nil, uint64(len(adv)))...)
+	pre = append(pre, adv...)
+	_ = c.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := c.Write(pre); err != nil {
+		c.Close()
+		return nil, err
+	}
+	_ = c.SetWriteDeadline(time.Time{})
+	pc, ok := l.track(&peerConn{Conn: c}, peer)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("dial %s: %w", peer, ErrBlocked)
+	}
+	return pc, nil
+}
+
+// track registers a live connection unless its peer is blocked.
+func (l *Layer) track(pc *peerConn, peer string) (*peerConn, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.blocked[peer] {
+		return nil, false
+	}
+	pc.layer = l
+	l.conns[pc] = peer
+	return pc, true
+}
+
+func (l *Layer) untrack(pc *peerConn) {
+	l.mu.Lock()
+	delete(l.conns, pc)
+	l.mu.Unlock()
+}
+
+func (l *Layer) isBlocked(peer string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.blocked[peer]
+}
+
+// Block cuts this node off from the peers with these Raft addresses, in
+// both directions: dials to them fail, their connections are refused, and
+// connections already open to or from them are closed.
+func (l *Layer) Block(peers ...string) {
+	l.mu.Lock()
+	var doomed []*peerConn
+	for _, p := range peers {
+		l.blocked[p] = true
+	}
+	for c, p := range l.conns {
+		if l.blocked[p] {
+			doomed = append(doomed, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range doomed {
+		c.Close()
+	}
+}
+
+// Unblock lets traffic to and from these peers flow again.
+func (l *Layer) Unblock(peers ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range peers {
+		delete(l.blocked, p)
+	}
+}
+
+// Heal unblocks every peer.
+func (l *Layer) Heal() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.blocked)
+}
+
+// Blocked lists the peers currently cut off, sorted.
+func (l *Layer) Blocked() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.blocked))
+	for p := range l.blocked {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Close stops listening; Accept then returns net.ErrClosed.
+func (l *Layer) Close() error {
+	var err error
+	l.closeMu.Do(func() {
+		close(l.done)
+		err = l.ln.Close()
+	})
+	return err
+}
+
+// Addr is the advertised address, which raft hands to peers.
+func (l *Layer) Addr() net.Addr { return l.advertise }
+
+// peerConn is a tracked connection; reads go through the buffered reader
+// that consumed the preamble, so no byte after it is lost.
+type peerConn struct {
+	net.Conn
+	r     *bufio.Reader
+	layer *Layer
+	once  sync.Once
+}
+
+func (c *peerConn) Read(b []byte) (int, error) {
+	if c.r != nil {
+		return c.r.Read(b)
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *peerConn) Close() error {
+	var err error
+	c.once.Do(func() {
+		if c.layer != nil {
+			c.layer.untrack(c)
+		}
+		err = c.Conn.Close()
+	})
+	return err
+}
