@@ -199,6 +199,12 @@ func (d *decoder) uvarint() uint64 {
 		d.fail("bad varint")
 		return 0
 	}
+	// Refuse padded encodings (0x80 0x00 for 0): every command must have
+	// exactly one encoding.
+	if n > 1 && d.b[n-1] == 0 {
+		d.fail("non-minimal varint")
+		return 0
+	}
 	d.b = d.b[n:]
 	return v
 }

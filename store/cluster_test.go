@@ -1,0 +1,394 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+)
+
+// testNode is one in-process store of a test cluster.
+type testNode struct {
+	*Store
+	dir      string
+	raftAddr string
+}
+
+// testConfig returns a config with fast Raft timing, so elections take
+// fractions of a second; still loose enough for -race on a 2-core machine.
+func testConfig(t *testing.T, id, dir, raftAddr string, bootstrap bool) Config {
+	cfg := DefaultConfig()
+	cfg.ID = id
+	cfg.Dir = dir
+	cfg.RaftBind = raftAddr
+	cfg.HTTPAddr = "http-of-" + id + ":80"
+	cfg.Bootstrap = bootstrap
+	cfg.Logger = testLogger(t)
+	cfg.HeartbeatTimeout = 300 * time.Millisecond
+	cfg.ElectionTimeout = 300 * time.Millisecond
+	cfg.LeaderLeaseTimeout = 150 * time.Millisecond
+	cfg.CommitTimeout = 5 * time.Millisecond
+	cfg.DefaultTimeout = 5 * time.Second
+	return cfg
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment
+// ago. Raft needs a fixed address (it is stored in the log), so a node that
+// restarts must bind the same one; that is why the tests do not simply keep
+// a listener on port 0.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startNode(t *testing.T, id, dir, raftAddr string, bootstrap bool) *testNode {
+	t.Helper()
+	s, err := New(testConfig(t, id, dir, raftAddr, bootstrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(); err != nil {
+		t.Fatalf("open %s: %v", id, err)
+	}
+	n := &testNode{Store: s, dir: dir, raftAddr: raftAddr}
+	t.Cleanup(func() { _ = s.Close() })
+	return n
+}
+
+// startCluster starts n nodes; node0 bootstraps and the others join it.
+func startCluster(t *testing.T, n int) []*testNode {
+	t.Helper()
+	nodes := []*testNode{startNode(t, "node0", t.TempDir(), freeAddr(t), true)}
+	waitForLeader(t, nodes)
+	for i := 1; i < n; i++ {
+		nd := startNode(t, fmt.Sprintf("node%d", i), t.TempDir(), freeAddr(t), false)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := nodes[0].Join(ctx, nd.ID(), nd.raftAddr, nd.cfg.HTTPAddr)
+		cancel()
+		if err != nil {
+			t.Fatalf("join %s: %v", nd.ID(), err)
+		}
+		nodes = append(nodes, nd)
+	}
+	return nodes
+}
+
+// poll calls cond until it returns nil or the deadline passes.
+func poll(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitForLeader waits until exactly one of nodes leads and all of them
+// agree on it, and returns it.
+func waitForLeader(t *testing.T, nodes []*testNode) *testNode {
+	t.Helper()
+	var leader *testNode
+	poll(t, 15*time.Second, "a leader all nodes agree on", func() error {
+		leader = nil
+		for _, n := range nodes {
+			if n.raft.State().String() == "Leader" {
+				if leader != nil {
+					return errors.New("two leaders")
+				}
+				leader = n
+			}
+		}
+		if leader == nil {
+			return errors.New("no leader")
+		}
+		for _, n := range nodes {
+			if id, _ := n.LeaderHTTP(); id != leader.ID() {
+				return fmt.Errorf("%s thinks the leader is %q", n.ID(), id)
+			}
+		}
+		return nil
+	})
+	return leader
+}
+
+func waitForValue(t *testing.T, n *testNode, key, want string) {
+	t.Helper()
+	poll(t, 10*time.Second, fmt.Sprintf("%s=%s on %s", key, want, n.ID()), func() error {
+		v, ok, _, err := n.Get(context.Background(), key, ReadNone)
+		if err != nil {
+			return err
+		}
+		if !ok || v != want {
+			return fmt.Errorf("got %q (found=%v)", v, ok)
+		}
+		return nil
+	})
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestSingleNodeSetGetDelete(t *testing.T) {
+	n := startNode(t, "node0", t.TempDir(), freeAddr(t), true)
+	waitForLeader(t, []*testNode{n})
+	ctx := ctxT(t)
+	if _, err := n.Set(ctx, map[string]string{"a": "1", "b": "2"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, lvl := range []ReadLevel{ReadNone, ReadWeak, ReadLinearizable} {
+		v, ok, _, err := n.Get(ctx, "a", lvl)
+		if err != nil || !ok || v != "1" {
+			t.Errorf("Get(a, %s) = %q, %v, %v", lvl, v, ok, err)
+		}
+	}
+	if _, err := n.Delete(ctx, "a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _, _ := n.Get(ctx, "a", ReadLinearizable); ok {
+		t.Error("a is still there after Delete")
+	}
+	// Bad input is refused before it reaches the log.
+	before := n.raft.LastIndex()
+	for _, pairs := range []map[string]string{nil, {"": "v"}, {string(make([]byte, 2000)): "v"}, {"k": "\xff"}, {"\xfe": "v"}} {
+		if _, err := n.Set(ctx, pairs, ""); !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+			t.Errorf("Set(%q) = %v, want ErrInvalid or ErrTooLarge", pairs, err)
+		}
+	}
+	if after := n.raft.LastIndex(); after != before {
+		t.Errorf("invalid writes reached the log: last index %d -> %d", before, after)
+	}
+}
+
+func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
+	nodes := startCluster(t, 3)
+	leader := waitForLeader(t, nodes)
+	ctx := ctxT(t)
+	if _, err := leader.Set(ctx, map[string]string{"user1": "batman", "user2": "robin"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		waitForValue(t, n, "user1", "batman")
+		waitForValue(t, n, "user2", "robin")
+	}
+
+	// A follower refuses writes and strong reads, naming the leader, whose
+	// HTTP address it knows from the replicated member map.
+	var follower *testNode
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	if _, err := follower.Set(ctx, map[string]string{"x": "y"}, ""); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("Set on a follower = %v, want ErrNotLeader", err)
+	}
+	if _, _, _, err := follower.Get(ctx, "user1", ReadLinearizable); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("linearizable Get on a follower = %v, want ErrNotLeader", err)
+	}
+	if id, addr := follower.LeaderHTTP(); id != leader.ID() || addr != leader.cfg.HTTPAddr {
+		t.Errorf("follower's LeaderHTTP() = %q, %q; want %q, %q", id, addr, leader.ID(), leader.cfg.HTTPAddr)
+	}
+
+	// Kill the leader: the others elect a new one, which has every write.
+	if err := leader.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var rest []*testNode
+	for _, n := range nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	newLeader := waitForLeader(t, rest)
+	if v, _, _, err := newLeader.Get(ctx, "user2", ReadLinearizable); err != nil || v != "robin" {
+		t.Fatalf("new leader: Get(user2) = %q, %v", v, err)
+	}
+	if _, err := newLeader.Set(ctx, map[string]string{"user3": "joker"}, ""); err != nil {
+		t.Fatalf("write on the new leader: %v", err)
+	}
+
+	// Restart the old leader on its data dir: it recovers and catches up.
+	back := startNode(t, leader.ID(), leader.dir, leader.raftAddr, false)
+	if !back.Recovered() {
+		t.Error("restarted node did not find its state")
+	}
+	waitForValue(t, back, "user1", "batman")
+	waitForValue(t, back, "user3", "joker")
+	poll(t, 10*time.Second, "equal digests", func() error {
+		a, b := newLeader.fsm.digest(), back.fsm.digest()
+		if a != b {
+			return fmt.Errorf("leader %+v, restarted %+v", a, b)
+		}
+		return nil
+	})
+}
+
+func TestJoinRules(t *testing.T) {
+	nodes := startCluster(t, 2)
+	leader := waitForLeader(t, nodes)
+	ctx := ctxT(t)
+	other := nodes[1]
+	if leader == other {
+		other = nodes[0]
+	}
+	last := leader.raft.LastIndex()
+	// Same ID and address: a no-op.
+	if err := leader.Join(ctx, other.ID(), other.raftAddr, other.cfg.HTTPAddr); err != nil {
+		t.Fatal(err)
+	}
+	if got := leader.raft.LastIndex(); got != last {
+		t.Errorf("a join by an existing member changed the log: %d -> %d", last, got)
+	}
+	// Same ID, new HTTP address: recorded.
+	if err := leader.Join(ctx, other.ID(), other.raftAddr, "moved:81"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := leader.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range st.Members {
+		if m.ID == other.ID() {
+			found = true
+			if m.HTTPAddr != "moved:81" {
+				t.Errorf("member %s HTTP address = %q, want moved:81", m.ID, m.HTTPAddr)
+			}
+		}
+	}
+	if !found || len(st.Members) != 2 {
+		t.Errorf("members = %+v", st.Members)
+	}
+	// Remove: unknown IDs are refused, known ones go.
+	if err := leader.Remove(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Remove(nobody) = %v, want ErrNotFound", err)
+	}
+	if err := leader.Remove(ctx, other.ID()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = leader.Status()
+	if len(st.Members) != 1 {
+		t.Errorf("after Remove, members = %+v", st.Members)
+	}
+	for _, bad := range [][2]string{{"", "x:1"}, {"id", ""}} {
+		if err := leader.Join(ctx, bad[0], bad[1], ""); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Join(%q, %q) = %v, want ErrInvalid", bad[0], bad[1], err)
+		}
+	}
+}
+
+// A leader cut off from both followers must refuse linearizable reads: it
+// cannot prove that it still leads, and the majority side may already have
+// elected a new leader and accepted writes it has not seen.
+func TestLinearizableReadRefusedByIsolatedLeader(t *testing.T) {
+	nodes := startCluster(t, 3)
+	leader := waitForLeader(t, nodes)
+	ctx := ctxT(t)
+	if _, err := leader.Set(ctx, map[string]string{"k": "before"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	var peers []string
+	var rest []*testNode
+	for _, n := range nodes {
+		if n != leader {
+			peers = append(peers, n.raftAddr)
+			rest = append(rest, n)
+		}
+	}
+	leader.Network().Block(peers...)
+
+	rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if v, _, _, err := leader.Get(rctx, "k", ReadLinearizable); err == nil {
+		t.Fatalf("isolated leader served a linearizable read: %q", v)
+	}
+	// Meanwhile the majority elects a new leader and takes a write.
+	newLeader := waitForLeader(t, rest)
+	if _, err := newLeader.Set(ctx, map[string]string{"k": "after"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := leader.Get(rctx, "k", ReadLinearizable); err == nil {
+		t.Fatal("isolated old leader served a linearizable read after a new leader was elected")
+	}
+	// Heal: the old leader rejoins as a follower and catches up.
+	leader.Network().Heal()
+	waitForValue(t, leader, "k", "after")
+	waitForLeader(t, nodes)
+}
+
+func TestWriteIDSurvivesLeaderChange(t *testing.T) {
+	nodes := startCluster(t, 3)
+	leader := waitForLeader(t, nodes)
+	ctx := ctxT(t)
+	if _, err := leader.Set(ctx, map[string]string{"k": "1"}, "write-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Set(ctx, map[string]string{"k": "2"}, "write-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var rest []*testNode
+	for _, n := range nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	nl := waitForLeader(t, rest)
+	// A client that never heard back about write-1 resends it to the new
+	// leader: it must not undo write-2.
+	if _, err := nl.Set(ctx, map[string]string{"k": "1"}, "write-1"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _, _ := nl.Get(ctx, "k", ReadLinearizable); v != "2" {
+		t.Fatalf("k = %q after resending write-1; want 2", v)
+	}
+}
+
+func TestSnapshotAndRestartRecoversState(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	n := startNode(t, "node0", dir, addr, true)
+	waitForLeader(t, []*testNode{n})
+	ctx := ctxT(t)
+	for i := range 50 {
+		if _, err := n.Set(ctx, map[string]string{fmt.Sprintf("k%02d", i): fmt.Sprint(i)}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.raft.Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if _, err := n.Set(ctx, map[string]string{"after-snapshot": "yes"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	want := n.fsm.digest()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Restart with Bootstrap still set, as hraftd's first node is: the
+	// existing state wins.
+	m := startNode(t, "node0", dir, addr, true)
+	waitForLeader(t, []*testNode{m})
+	waitForValue(t, m, "after-snapshot", "yes")
+	if got := m.fsm.digest(); got.Hash != want.Hash || got.Keys != want.Keys {
+		t.Fatalf("after restart digest = %+v, want %+v", got, want)
+	}
+}
