@@ -54,6 +54,7 @@ type options struct {
 	maxBody                            int64
 	maxKey                             int
 	logLevel, logFormat                string
+	faults                             bool
 	dataDir                            string
 }
 
@@ -70,6 +71,7 @@ func parseFlags() (*options, error) {
 	fs.DurationVar(&o.joinTimeout, "join-timeout", 60*time.Second, "How long to keep retrying -join (the group may still be electing a leader) before giving up")
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.IntVar(&o.maxKey, "max-key", 1024, "Longest key accepted, in bytes (longer ones get 413)")
+	fs.BoolVar(&o.faults, "fault-injection", false, "Serve /debug/faults, which lets any client cut this node's Raft traffic to chosen peers. For test clusters only")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "Log format: text or json")
 	fs.Usage = func() {
@@ -157,6 +159,10 @@ func run() int {
 	hcfg.Addr = o.haddr
 	hcfg.MaxBodyBytes = o.maxBody
 	hcfg.Logger = logger
+	if o.faults {
+		hcfg.Faults = st.Network()
+		logger.Warn("fault injection is enabled: any client can partition this node")
+	}
 	svc := httpd.New(hcfg, st)
 	if err := svc.Start(); err != nil {
 		logger.Error("failed to start HTTP service", "error", err)

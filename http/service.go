@@ -60,6 +60,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Logger receives the service's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Faults, if set, serves GET and POST /debug/faults (test clusters
+	// only: it lets any client partition this node).
+	Faults Faults
 }
 
 // DefaultConfig returns the configuration hraftd starts from.
@@ -126,6 +129,10 @@ func (s *Service) routes() {
 	s.mux.HandleFunc("POST /remove", s.handleRemove)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.cfg.Faults != nil {
+		s.mux.HandleFunc("GET /debug/faults", s.handleFaultsGet)
+		s.mux.HandleFunc("POST /debug/faults", s.handleFaultsPost)
+	}
 }
 
 // Start listens on the configured address and serves in the background.

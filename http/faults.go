@@ -1,0 +1,66 @@
+package httpd
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/kvraft/hraftd/store"
+)
+
+// Faults cuts this node's Raft traffic to and from chosen peers. The chaos
+// tests use it to make network partitions between real processes without
+// root (see package raftnet for why). It is only served when hraftd runs
+// with -fault-injection.
+type Faults interface {
+	// Block cuts traffic with the peers at these Raft addresses.
+	Block(peers ...string)
+	// Unblock restores traffic with these peers.
+	Unblock(peers ...string)
+	// Heal restores traffic with every peer.
+	Heal()
+	// Blocked lists the peers currently cut off.
+	Blocked() []string
+}
+
+// FaultRequest is the body of POST /debug/faults; the actions apply in the
+// order heal, unblock, block.
+type FaultRequest struct {
+	Block   []string `json:"block"`
+	Unblock []string `json:"unblock"`
+	Heal    bool     `json:"heal"`
+}
+
+// FaultState is the answer of GET and POST /debug/faults.
+type FaultState struct {
+	Blocked []string `json:"blocked"`
+}
+
+func (s *Service) handleFaultsGet(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, FaultState{Blocked: s.cfg.Faults.Blocked()})
+}
+
+func (s *Service) handleFaultsPost(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req FaultRequest
+	if err := decodeObject(body, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, p := range append(req.Block, req.Unblock...) {
+		if p == "" {
+			s.writeError(w, r, fmt.Errorf("%w: empty peer address", store.ErrInvalid))
+			return
+		}
+	}
+	if req.Heal {
+		s.cfg.Faults.Heal()
+	}
+	s.cfg.Faults.Unblock(req.Unblock...)
+	s.cfg.Faults.Block(req.Block...)
+	s.logger.Warn("fault injection changed", "blocked", s.cfg.Faults.Blocked())
+	writeJSON(w, http.StatusOK, FaultState{Blocked: s.cfg.Faults.Blocked()})
+}
