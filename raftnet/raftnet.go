@@ -23,6 +23,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -46,7 +47,7 @@ var ErrBlocked = errors.New("raftnet: peer is blocked by fault injection")
 // Layer is a raft.StreamLayer over TCP with per-peer fault injection.
 type Layer struct {
 	ln        net.Listener
-	advertise net.Addr
+	advertise addr
 
 	accepted chan net.Conn
 	done     chan struct{}
@@ -64,23 +65,23 @@ func Listen(bind, advertise string) (*Layer, error) {
 	if advertise == "" {
 		advertise = bind
 	}
-	adv, err := net.ResolveTCPAddr("tcp", advertise)
+	host, port, err := net.SplitHostPort(advertise)
 	if err != nil {
 		return nil, fmt.Errorf("raftnet: advertise address %q: %w", advertise, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return nil, fmt.Errorf("raftnet: advertise address %q is not one peers can dial; give a host", advertise)
 	}
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, fmt.Errorf("raftnet: listen on %q: %w", bind, err)
 	}
-	if adv.Port == 0 { // bound to :0; advertise the port we got
-		adv.Port = ln.Addr().(*net.TCPAddr).Port
-	}
-	if adv.IP == nil || adv.IP.IsUnspecified() {
-		return nil, errors.Join(ln.Close(), fmt.Errorf("raftnet: advertise address %q is not a routable address", advertise))
+	if port == "0" { // bound to :0; advertise the port we got
+		advertise = net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	}
 	l := &Layer{
 		ln:        ln,
-		advertise: adv,
+		advertise: addr(advertise),
 		accepted:  make(chan net.Conn),
 		done:      make(chan struct{}),
 		blocked:   make(map[string]bool),
@@ -271,6 +272,15 @@ func (l *Layer) Close() error {
 
 // Addr is the advertised address, which raft hands to peers.
 func (l *Layer) Addr() net.Addr { return l.advertise }
+
+// addr is the advertised address exactly as configured: raft records it in
+// the group's configuration, so it must not be rewritten (resolving
+// "localhost:12000" to "127.0.0.1:12000" would make a node's own idea of
+// its address differ from the one its peers have).
+type addr string
+
+func (a addr) Network() string { return "tcp" }
+func (a addr) String() string  { return string(a) }
 
 // peerConn is a tracked connection; reads go through the buffered reader
 // that consumed the preamble, so no byte after it is lost.
