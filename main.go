@@ -130,6 +130,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "hraftd:", err)
 		return 1
 	}
+	base := logger // the store adds the node field itself
 	logger = logger.With("node", o.id)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -144,7 +145,7 @@ func run() int {
 	cfg.InMem = o.inmem
 	cfg.Bootstrap = o.join == ""
 	cfg.MaxKeyBytes = o.maxKey
-	cfg.Logger = logger
+	cfg.Logger = base
 	st, err := store.New(cfg)
 	if err != nil {
 		logger.Error("bad configuration", "error", err)

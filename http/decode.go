@@ -17,12 +17,22 @@ import (
 // decoder would otherwise silently replace) — is an error wrapping
 // store.ErrInvalid, so that it answers 400 and never reaches the log.
 func DecodeKeyBody(body []byte) (map[string]string, error) {
-	var m map[string]string
-	if err := decodeObject(body, &m); err != nil {
+	// Values decode through pointers because encoding/json stores a JSON
+	// null into a string as "" without complaint; a nil pointer is how a
+	// null is told from an empty string.
+	var raw map[string]*string
+	if err := decodeObject(body, &raw); err != nil {
 		return nil, err
 	}
-	if len(m) == 0 {
+	if len(raw) == 0 {
 		return nil, fmt.Errorf(`%w: the body has no key-value pairs; send e.g. {"user1":"batman"}`, store.ErrInvalid)
+	}
+	m := make(map[string]string, len(raw))
+	for k, v := range raw {
+		if v == nil {
+			return nil, fmt.Errorf("%w: %q must be a string, not a JSON null", store.ErrInvalid, k)
+		}
+		m[k] = *v
 	}
 	return m, nil
 }
@@ -32,7 +42,9 @@ func decodeObject(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return fmt.Errorf("%w: the body is not valid UTF-8", store.ErrInvalid)
 	}
-	trimmed := bytes.TrimSpace(body)
+	// Only JSON's own whitespace: bytes.TrimSpace would also strip Unicode
+	// spaces such as U+00A0 and U+0085, accepting bodies that are not JSON.
+	trimmed := bytes.Trim(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return fmt.Errorf("%w: the body is empty; send a JSON object", store.ErrInvalid)
 	}

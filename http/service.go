@@ -125,6 +125,10 @@ func (s *Service) routes() {
 	s.mux.HandleFunc("POST /key", s.handleSet)
 	s.mux.HandleFunc("GET /key/{key...}", s.handleGet)
 	s.mux.HandleFunc("DELETE /key/{key...}", s.handleDelete)
+	// Without these the mux would answer GET and DELETE /key with a
+	// plain-text redirect to /key/, the empty key; say what is wrong.
+	s.mux.HandleFunc("GET /key", s.handleNoKey)
+	s.mux.HandleFunc("DELETE /key", s.handleNoKey)
 	s.mux.HandleFunc("POST /join", s.handleJoin)
 	s.mux.HandleFunc("POST /remove", s.handleRemove)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
@@ -249,6 +253,10 @@ func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeWriteOK(w, idx)
+}
+
+func (s *Service) handleNoKey(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, fmt.Errorf("%w: no key in the path; use %s /key/{key}", store.ErrInvalid, r.Method))
 }
 
 // writeWriteOK answers a successful write as hraftd does, with an empty
