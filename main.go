@@ -23,6 +23,7 @@ import (
 
 	"github.com/kvraft/hraftd/api"
 	httpd "github.com/kvraft/hraftd/http"
+	"github.com/kvraft/hraftd/metrics"
 	"github.com/kvraft/hraftd/store"
 )
 
@@ -160,6 +161,9 @@ func run() int {
 	hcfg.Addr = o.haddr
 	hcfg.MaxBodyBytes = o.maxBody
 	hcfg.Logger = logger
+	nodeMetrics := metrics.NewNode(st)
+	hcfg.Observer = nodeMetrics
+	hcfg.Metrics = nodeMetrics.Handler()
 	if o.faults {
 		hcfg.Faults = st.Network()
 		logger.Warn("fault injection is enabled: any client can partition this node")

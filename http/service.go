@@ -60,6 +60,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Logger receives the service's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, is told of every request served.
+	Observer RequestObserver
+	// Metrics, if set, is served at GET /metrics.
+	Metrics http.Handler
 	// Faults, if set, serves GET and POST /debug/faults (test clusters
 	// only: it lets any client partition this node).
 	Faults Faults
@@ -72,6 +76,12 @@ func DefaultConfig() Config {
 		MaxBodyBytes:   1 << 20,
 		RequestTimeout: 10 * time.Second,
 	}
+}
+
+// RequestObserver records served requests, for metrics. route is the
+// mux pattern that matched ("GET /key/{key...}"), or "unmatched".
+type RequestObserver interface {
+	ObserveRequest(route string, code int, d time.Duration)
 }
 
 // Service is the HTTP API of one node.
@@ -133,6 +143,9 @@ func (s *Service) routes() {
 	s.mux.HandleFunc("POST /remove", s.handleRemove)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.cfg.Metrics)
+	}
 	if s.cfg.Faults != nil {
 		s.mux.HandleFunc("GET /debug/faults", s.handleFaultsGet)
 		s.mux.HandleFunc("POST /debug/faults", s.handleFaultsPost)
@@ -176,6 +189,17 @@ func (s *Service) Close(ctx context.Context) error {
 // JSON errors as everything else (the mux's own answers are plain text),
 // and a panic in a handler becomes a 500 rather than a dropped connection.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if s.cfg.Observer != nil {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		w = sw
+		route := pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		defer func() { s.cfg.Observer.ObserveRequest(route, sw.code, time.Since(start)) }()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -185,7 +209,6 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSONError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", p), "")
 		}
 	}()
-	h, pattern := s.mux.Handler(r)
 	if pattern == "" {
 		rec := &statusRecorder{header: http.Header{}}
 		h.ServeHTTP(rec, r)
@@ -209,6 +232,20 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeHTTP fills in the path wildcards that r.PathValue reads.
 	s.mux.ServeHTTP(w, r.WithContext(ctx))
 }
+
+// statusWriter remembers the status code written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // statusRecorder captures what the mux's fallback handler would answer.
 type statusRecorder struct {

@@ -1228,3 +1228,47 @@ func TestServiceStartAndClose(t *testing.T) {
 		_ = second.Close(context.Background())
 	}
 }
+
+type observedRequest struct {
+	route string
+	code  int
+}
+
+type recordingObserver struct{ got []observedRequest }
+
+func (o *recordingObserver) ObserveRequest(route string, code int, _ time.Duration) {
+	o.got = append(o.got, observedRequest{route, code})
+}
+
+func TestObserverAndMetricsRoute(t *testing.T) {
+	obs := &recordingObserver{}
+	cfg := DefaultConfig()
+	cfg.Observer = obs
+	cfg.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "metrics here") })
+	svc := New(cfg, &fakeStore{
+		ReadyFn: func() error { return nil },
+	})
+	for _, path := range []string{"/metrics", "/readyz", "/nope"} {
+		rec := httptest.NewRecorder()
+		svc.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if path == "/metrics" && rec.Body.String() != "metrics here" {
+			t.Errorf("/metrics served %q", rec.Body.String())
+		}
+	}
+	want := []observedRequest{{"GET /metrics", 200}, {"GET /readyz", 200}, {"unmatched", 404}}
+	if diff := cmpObserved(want, obs.got); diff != "" {
+		t.Error(diff)
+	}
+}
+
+func cmpObserved(want, got []observedRequest) string {
+	if len(want) != len(got) {
+		return fmt.Sprintf("observed %v, want %v", got, want)
+	}
+	for i := range want {
+		if want[i] != got[i] {
+			return fmt.Sprintf("observed %v, want %v", got, want)
+		}
+	}
+	return ""
+}

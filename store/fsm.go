@@ -7,6 +7,8 @@ import (
 	"maps"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -39,6 +41,12 @@ type fsm struct {
 	hash    uint64            // XOR of pairHash over data; see Digest
 	applied uint64            // index of the last entry the state reflects
 	dedup   dedupTable
+
+	// Counters for metrics, readable without the lock.
+	appliedEntries   atomic.Uint64
+	snapshots        atomic.Uint64
+	snapshotNanos    atomic.Uint64
+	snapshotFailures atomic.Uint64
 
 	// waiters are readers blocked in waitApplied, woken in Apply.
 	waitMu  sync.Mutex
@@ -82,6 +90,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	f.applied = l.Index
 	f.mu.Unlock()
+	f.appliedEntries.Add(1)
 	f.notify(l.Index)
 	return applyResult{err: err}
 }
@@ -228,6 +237,8 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return &fsmSnapshot{
+		fsm:     f,
+		start:   time.Now(),
 		applied: f.applied,
 		data:    maps.Clone(f.data),
 		members: maps.Clone(f.members),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -30,6 +31,8 @@ const (
 
 // fsmSnapshot is a point-in-time copy of the state, written out by Persist.
 type fsmSnapshot struct {
+	fsm     *fsm      // for its counters
+	start   time.Time // when Snapshot was called
 	applied uint64
 	data    map[string]string
 	members map[string]string
@@ -39,11 +42,22 @@ type fsmSnapshot struct {
 // Persist writes the snapshot to sink, cancelling the sink on any error so
 // raft discards the partial file.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.write(sink); err != nil {
+	err := s.write(sink)
+	if err != nil {
 		sink.Cancel()
-		return fmt.Errorf("persist snapshot: %w", err)
+		err = fmt.Errorf("persist snapshot: %w", err)
+	} else {
+		err = sink.Close()
 	}
-	return sink.Close()
+	if s.fsm != nil {
+		if err != nil {
+			s.fsm.snapshotFailures.Add(1)
+		} else {
+			s.fsm.snapshots.Add(1)
+			s.fsm.snapshotNanos.Add(uint64(time.Since(s.start)))
+		}
+	}
+	return err
 }
 
 func (s *fsmSnapshot) write(w io.Writer) error {

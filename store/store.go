@@ -143,6 +143,8 @@ type Store struct {
 
 	recovered bool // Open found existing Raft state in Dir
 
+	leaderChanges atomic.Uint64 // leader changes this node observed
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	bg        sync.WaitGroup
@@ -267,9 +269,53 @@ func (s *Store) Open() (err error) {
 		}
 	}
 
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go s.watchLeadership()
+	go s.countLeaderChanges()
 	return nil
+}
+
+// countLeaderChanges counts every change of leader this node observes
+// (including "no leader"), for the metrics.
+func (s *Store) countLeaderChanges() {
+	defer s.bg.Done()
+	ch := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.raft.RegisterObserver(obs)
+	defer s.raft.DeregisterObserver(obs)
+	for {
+		select {
+		case o := <-ch:
+			lo := o.Data.(raft.LeaderObservation)
+			s.leaderChanges.Add(1)
+			s.logger.Info("leader changed", "leader", lo.LeaderID, "term", s.raft.CurrentTerm())
+		case <-s.closed:
+			return
+		}
+	}
+}
+
+// Counters are cumulative counts since the node started, for metrics.
+type Counters struct {
+	LeaderChanges    uint64
+	AppliedEntries   uint64
+	Snapshots        uint64
+	SnapshotFailures uint64
+	SnapshotSeconds  float64
+}
+
+// Counters returns the node's cumulative counters.
+func (s *Store) Counters() Counters {
+	return Counters{
+		LeaderChanges:    s.leaderChanges.Load(),
+		AppliedEntries:   s.fsm.appliedEntries.Load(),
+		Snapshots:        s.fsm.snapshots.Load(),
+		SnapshotFailures: s.fsm.snapshotFailures.Load(),
+		SnapshotSeconds:  time.Duration(s.fsm.snapshotNanos.Load()).Seconds(),
+	}
 }
 
 func setDuration(dst *time.Duration, v time.Duration) {
