@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean
+.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean bench
 
 all: build
 
@@ -39,3 +39,10 @@ wipe:
 
 clean:
 	rm -rf $(BIN)
+
+# The benchmark matrix (issue 5): builds both binaries, starts a fresh 2x3
+# cluster + distributor + a bare net/http server on free 127.0.0.1 ports (so
+# it can run beside `make run`) and prints a markdown table. About 2 minutes.
+# Not part of `make test`: benchmarks are not tests.
+bench:
+	$(GO) run ./bench/matrix $(BENCHFLAGS)

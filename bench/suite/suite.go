@@ -1,0 +1,176 @@
+// Package suite is the standard benchmark matrix of issue 5: which
+// workloads run at which concurrencies, the issue's targets computed as
+// ratios of those runs, and the markdown table that reports them. It
+// knows nothing of processes; bench/matrix starts the cluster and hands
+// the endpoints in.
+package suite
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/bench/load"
+)
+
+// Workload IDs of the standard matrix, used to find rows for the targets.
+const (
+	DistSet     = "dist-set"
+	NodeSet     = "node-set"
+	DistGetLin  = "dist-get-lin"
+	NodeGetNone = "node-get-none"
+	Hello       = "hello"
+)
+
+// Workload is one line of the plan, run once per concurrency.
+type Workload struct {
+	ID    string
+	Label string // markdown, for the table
+	// Target, Kind and Level shape the requests (see load.Config).
+	Target load.Target
+	Kind   load.Workload
+	Level  string
+}
+
+// Standard is the issue's matrix, in the order it runs. The two write rows
+// run back to back, so target 1 compares runs made minutes apart at most.
+var Standard = []Workload{
+	{ID: DistSet, Label: "`POST /set` via distributor", Target: load.TargetDistributor, Kind: load.WorkloadSet},
+	{ID: NodeSet, Label: "`POST /key` direct to shard leader", Target: load.TargetNode, Kind: load.WorkloadSet},
+	{ID: DistGetLin, Label: "linearizable `GET` via distributor", Target: load.TargetDistributor, Kind: load.WorkloadGet, Level: api.LevelLinearizable},
+	{ID: NodeGetNone, Label: "`level=none` `GET` on a follower", Target: load.TargetNode, Kind: load.WorkloadGet, Level: api.LevelNone},
+	{ID: Hello, Label: "bare net/http hello (ceiling)", Target: load.TargetHello, Kind: load.WorkloadGet},
+}
+
+// Endpoint is where one workload's requests go.
+type Endpoint struct {
+	// URL is the base URL (or for hello the URL to GET).
+	URL string
+	// ReadPrefix is the prefix of the keys preloaded for its reads.
+	ReadPrefix string
+	// Skip, when set, is why the workload cannot run; its rows say so.
+	Skip string
+}
+
+// Options apply to every run of the matrix.
+type Options struct {
+	Concurrency []int
+	Duration    time.Duration
+	Warmup      time.Duration
+	// Settle is a pause between runs, so that one run's tail (followers
+	// catching up, a snapshot) does not land in the next run's numbers.
+	Settle         time.Duration
+	Keys           int
+	ValueSize      int
+	RequestTimeout time.Duration
+	// Engine is the load's HTTP client; empty is load's default.
+	Engine load.Engine
+	// Progress receives each run's progress bar; nil for none.
+	Progress io.Writer
+	Logger   *slog.Logger
+}
+
+// Row is the outcome of one workload at one concurrency.
+type Row struct {
+	ID          string `json:"id"`
+	Label       string `json:"label"`
+	Concurrency int    `json:"concurrency"`
+	// Result is nil when the row was skipped or its run failed.
+	Result *load.Result `json:"result,omitempty"`
+	// Skipped says why there is no result.
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// Run runs every workload of plan at every concurrency, in order, against
+// the endpoints keyed by workload ID. A workload with no endpoint, or one
+// marked Skip, yields skipped rows; a run that cannot start yields a
+// skipped row with the reason; the matrix goes on either way, so one
+// broken component does not cost the other rows. If ctx ends, the rows
+// not yet run are skipped as interrupted.
+func Run(ctx context.Context, plan []Workload, endpoints map[string]Endpoint, opts Options) []Row {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	client := load.NewClient(maxOf(opts.Concurrency), opts.RequestTimeout)
+	defer client.CloseIdleConnections()
+
+	var rows []Row
+	first := true
+	for _, w := range plan {
+		ep, ok := endpoints[w.ID]
+		for _, c := range opts.Concurrency {
+			row := Row{ID: w.ID, Label: w.Label, Concurrency: c}
+			switch {
+			case !ok:
+				row.Skipped = "no endpoint"
+			case ep.Skip != "":
+				row.Skipped = ep.Skip
+			case ctx.Err() != nil:
+				row.Skipped = "interrupted"
+			}
+			if row.Skipped != "" {
+				rows = append(rows, row)
+				continue
+			}
+			if !first && opts.Settle > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(opts.Settle):
+				}
+			}
+			first = false
+			cfg := load.DefaultConfig()
+			cfg.Target, cfg.URL, cfg.Workload, cfg.Level = w.Target, ep.URL, w.Kind, w.Level
+			cfg.Concurrency, cfg.Duration, cfg.Warmup = c, opts.Duration, opts.Warmup
+			cfg.Keys, cfg.ValueSize, cfg.RequestTimeout = opts.Keys, opts.ValueSize, opts.RequestTimeout
+			cfg.Prefix = WritePrefix(w.ID, c)
+			if w.Kind != load.WorkloadSet && ep.ReadPrefix != "" {
+				cfg.Prefix = ep.ReadPrefix
+			}
+			cfg.Progress, cfg.Client = opts.Progress, client
+			if opts.Engine != "" {
+				cfg.Engine = opts.Engine
+			}
+			logger.Info("running", "workload", w.ID, "c", c, "url", ep.URL, "duration", opts.Duration)
+			res, err := load.Run(ctx, cfg)
+			if err != nil {
+				row.Skipped = err.Error()
+			} else {
+				row.Result = &res
+				logger.Info("done", "workload", w.ID, "c", c,
+					"rps", fmt.Sprintf("%.0f", res.Throughput), "errors", res.ErrorCount,
+					"p50", load.FormatDuration(res.Latency.P50), "p99", load.FormatDuration(res.Latency.P99))
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// WritePrefix is the key prefix of a write row, so that every write of
+// the whole matrix goes to a key nobody wrote before.
+func WritePrefix(id string, c int) string {
+	return fmt.Sprintf("%s-c%d", id, c)
+}
+
+func maxOf(xs []int) int {
+	m := 1
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
+
+// Find returns the row of workload id at concurrency c, if it ran.
+func Find(rows []Row, id string, c int) (*load.Result, bool) {
+	for _, r := range rows {
+		if r.ID == id && r.Concurrency == c && r.Result != nil {
+			return r.Result, true
+		}
+	}
+	return nil, false
+}
