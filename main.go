@@ -55,7 +55,7 @@ type options struct {
 	maxBody                            int64
 	maxKey                             int
 	logLevel, logFormat                string
-	faults                             bool
+	faults, pprof                      bool
 	dataDir                            string
 }
 
@@ -73,6 +73,7 @@ func parseFlags() (*options, error) {
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.IntVar(&o.maxKey, "max-key", 1024, "Longest key accepted, in bytes (longer ones get 413)")
 	fs.BoolVar(&o.faults, "fault-injection", false, "Serve /debug/faults, which lets any client cut this node's Raft traffic to chosen peers. For test clusters only")
+	fs.BoolVar(&o.pprof, "pprof", false, "Serve Go's profiler at /debug/pprof/ on the HTTP address")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "Log format: text or json")
 	fs.Usage = func() {
@@ -161,6 +162,7 @@ func run() int {
 	hcfg.Addr = o.haddr
 	hcfg.MaxBodyBytes = o.maxBody
 	hcfg.Logger = logger
+	hcfg.Pprof = o.pprof
 	nodeMetrics := metrics.NewNode(st)
 	hcfg.Observer = nodeMetrics
 	hcfg.Metrics = nodeMetrics.Handler()
