@@ -1,0 +1,367 @@
+#!/usr/bin/env bash
+# cluster.sh: run the seed's layout on this machine: two shards of three
+# hraftd nodes each, and the distributor in front of them.
+#
+#   scripts/cluster.sh start           build, start all 7 processes, wait for leaders
+#   scripts/cluster.sh stop            stop them all (SIGTERM, then SIGKILL if stuck)
+#   scripts/cluster.sh status          show every process and its Raft role
+#   scripts/cluster.sh kill NODE       SIGKILL one process (node0..node5 or distributor)
+#   scripts/cluster.sh restart NODE    stop (if running) and start one process again
+#   scripts/cluster.sh wipe            stop everything and delete its data and logs
+#
+# Layout (the seed's):
+#   shard 0: node0 (founds the group), node1, node2  HTTP 127.0.0.1:11000-11002  Raft 12000-12002
+#   shard 1: node3 (founds the group), node4, node5  HTTP 127.0.0.1:11100-11102  Raft 12100-12102
+#   distributor                                      HTTP 127.0.0.1:8080
+#
+# Environment:
+#   DATA_DIR       where node data, logs and pid files go (default: data/ at the
+#                  repo root; a relative path is taken from the repo root).
+#                  Kept across runs: a restarted cluster keeps its keys.
+#   DIST_ADDR      the distributor's listen address (default 127.0.0.1:8080)
+#   NO_BUILD=1     use the binaries already in bin/
+#   START_TIMEOUT  seconds to wait for the processes and leaders (default 60)
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DATA_DIR=${DATA_DIR:-data}
+case $DATA_DIR in
+/*) ;;
+*) DATA_DIR=$ROOT/$DATA_DIR ;;
+esac
+DIST_ADDR=${DIST_ADDR:-127.0.0.1:8080}
+START_TIMEOUT=${START_TIMEOUT:-60}
+BIN=$ROOT/bin
+LOGS=$DATA_DIR/logs
+PIDS=$DATA_DIR/pids
+NODES="node0 node1 node2 node3 node4 node5"
+
+die() {
+	echo "cluster.sh: $*" >&2
+	exit 1
+}
+
+# node_info NAME sets SHARD, HTTP, RAFT and JOIN (empty for a shard's
+# founding node) for a node name.
+node_info() {
+	case $1 in
+	node0) SHARD=0 HTTP=127.0.0.1:11000 RAFT=127.0.0.1:12000 JOIN= ;;
+	node1) SHARD=0 HTTP=127.0.0.1:11001 RAFT=127.0.0.1:12001 JOIN=127.0.0.1:11000 ;;
+	node2) SHARD=0 HTTP=127.0.0.1:11002 RAFT=127.0.0.1:12002 JOIN=127.0.0.1:11000 ;;
+	node3) SHARD=1 HTTP=127.0.0.1:11100 RAFT=127.0.0.1:12100 JOIN= ;;
+	node4) SHARD=1 HTTP=127.0.0.1:11101 RAFT=127.0.0.1:12101 JOIN=127.0.0.1:11100 ;;
+	node5) SHARD=1 HTTP=127.0.0.1:11102 RAFT=127.0.0.1:12102 JOIN=127.0.0.1:11100 ;;
+	*) return 1 ;;
+	esac
+}
+
+need_curl() {
+	command -v curl >/dev/null 2>&1 || die "curl is needed (e.g. apt-get install curl)"
+}
+
+build() {
+	[ "${NO_BUILD:-}" = 1 ] && return 0
+	command -v go >/dev/null 2>&1 || die "go is needed to build (or set NO_BUILD=1 with binaries in bin/)"
+	echo "building bin/hraftd and bin/distributor..."
+	(cd "$ROOT" && go build -o bin/hraftd . && go build -o bin/distributor ./distributor)
+}
+
+# pid_of NAME prints the pid of a running process started by this script,
+# or nothing. A pid file whose process is gone, or whose pid now belongs to
+# another program, is removed.
+pid_of() {
+	local f=$PIDS/$1.pid pid comm
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	if kill -0 "$pid" 2>/dev/null; then
+		comm=$(ps -p "$pid" -o comm= 2>/dev/null || true)
+		case $comm in
+		*hraftd* | *distributor*)
+			echo "$pid"
+			return 0
+			;;
+		esac
+	fi
+	rm -f "$f"
+}
+
+# http_get URL prints the body of a GET, or fails; one second at most.
+http_get() {
+	curl -fsS -m 1 "$1" 2>/dev/null
+}
+
+# json_field NAME JSON prints the first string or number value of "NAME".
+json_field() {
+	printf '%s' "$2" | grep -o "\"$1\":\(\"[^\"]*\"\|[0-9]*\)" | head -n 1 | sed 's/^[^:]*://; s/"//g'
+}
+
+# role NAME prints a node's Raft role as its /status reports it, or "down".
+role() {
+	node_info "$1"
+	local st
+	if st=$(http_get "http://$HTTP/status"); then
+		json_field state "$st"
+	else
+		echo down
+	fi
+}
+
+# start_one NAME starts one process unless it is already running.
+start_one() {
+	local name=$1 pid args bin
+	pid=$(pid_of "$name")
+	if [ -n "$pid" ]; then
+		echo "$name is already running (pid $pid)"
+		return 0
+	fi
+	if [ "$name" = distributor ]; then
+		bin=$BIN/distributor
+		args=(-addr "$DIST_ADDR"
+			-shard "127.0.0.1:11000,127.0.0.1:11001,127.0.0.1:11002"
+			-shard "127.0.0.1:11100,127.0.0.1:11101,127.0.0.1:11102")
+	else
+		node_info "$name" || die "unknown node $name (use node0..node5 or distributor)"
+		bin=$BIN/hraftd
+		args=(-id "$name" -haddr "$HTTP" -raddr "$RAFT")
+		# A joining node is given -join on every start: on a restart it
+		# is a harmless no-op, and it lets a wiped node join again.
+		[ -n "$JOIN" ] && args+=(-join "$JOIN")
+		args+=("$DATA_DIR/$name")
+	fi
+	[ -x "$bin" ] || die "$bin is missing; run without NO_BUILD=1 to build it"
+	mkdir -p "$LOGS" "$PIDS"
+	echo "=== $(date '+%Y-%m-%d %H:%M:%S') starting $name: $bin ${args[*]}" >>"$LOGS/$name.log"
+	# Job control puts the process in its own process group, so that a
+	# Ctrl-C typed in this terminal later (e.g. to stop run.sh) does not
+	# reach it: run.sh stops everything in order instead.
+	set -m
+	nohup "$bin" "${args[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	echo $! >"$PIDS/$name.pid"
+	set +m
+	echo "started $name (pid $!), log $LOGS/$name.log"
+}
+
+# wait_up NAME waits until a process answers on its HTTP address, failing
+# with its log if it exits or the deadline passes.
+wait_up() {
+	local name=$1 url i
+	if [ "$name" = distributor ]; then
+		url="http://$DIST_ADDR/status"
+	else
+		node_info "$name"
+		url="http://$HTTP/status"
+	fi
+	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+		if [ -z "$(pid_of "$name")" ]; then
+			echo "$name exited; the end of its log ($LOGS/$name.log):" >&2
+			tail -n 20 "$LOGS/$name.log" >&2
+			return 1
+		fi
+		http_get "$url" >/dev/null && return 0
+		sleep 0.1
+	done
+	die "$name did not answer on $url within ${START_TIMEOUT}s; see $LOGS/$name.log"
+}
+
+# leader_of SHARD prints the node that leads a shard by its own account
+# (its /status has me = leader), or nothing.
+leader_of() {
+	local n st me
+	for n in $NODES; do
+		node_info "$n"
+		[ "$SHARD" = "$1" ] || continue
+		st=$(http_get "http://$HTTP/status") || continue
+		me=$(printf '%s' "$st" | grep -o '"me":{"id":"[^"]*"' | sed 's/.*"id":"//; s/"$//')
+		if [ -n "$me" ] && printf '%s' "$st" | grep -q "\"leader\":{\"id\":\"$me\""; then
+			echo "$n"
+			return 0
+		fi
+	done
+}
+
+# wait_leaders waits until both shards have a leader and the distributor
+# has found both.
+wait_leaders() {
+	local i st
+	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+		if [ -n "$(leader_of 0)" ] && [ -n "$(leader_of 1)" ] &&
+			st=$(http_get "http://$DIST_ADDR/status") && ! printf '%s' "$st" | grep -q '"leader":null'; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "the shards have no leaders after ${START_TIMEOUT}s; see scripts/cluster.sh status and the logs in $LOGS"
+}
+
+print_table() {
+	local n dpid
+	printf '%-6s %-12s %-16s %-16s %-10s %s\n' SHARD NODE HTTP RAFT ROLE PID
+	for n in $NODES; do
+		node_info "$n"
+		printf '%-6s %-12s %-16s %-16s %-10s %s\n' "$SHARD" "$n" "$HTTP" "$RAFT" "$(role "$n")" "$(pid_of "$n")"
+	done
+	dpid=$(pid_of distributor)
+	if [ -n "$dpid" ] && http_get "http://$DIST_ADDR/status" >/dev/null; then
+		printf '%-6s %-12s %-16s %-16s %-10s %s\n' - distributor "$DIST_ADDR" - up "$dpid"
+	else
+		printf '%-6s %-12s %-16s %-16s %-10s %s\n' - distributor "$DIST_ADDR" - down "$dpid"
+	fi
+}
+
+print_examples() {
+	cat <<EOF
+
+Try it (batman hashes to shard 0: fnv32a("batman") % 2 = 0):
+  curl -s -XPOST $DIST_ADDR/set -d '{"clave":"batman","valor":"bruce"}'
+  curl -s $DIST_ADDR/get/batman
+  curl -s $DIST_ADDR/shard/batman
+  curl -s '127.0.0.1:11001/key/batman?level=none'     # from one node of shard 0 (a follower may lag a moment)
+  curl -s $DIST_ADDR/status
+Fail over:
+  scripts/cluster.sh kill $(leader_of 0 || true)    # SIGKILL shard 0's leader; writes keep working
+  scripts/cluster.sh restart $(leader_of 0 || true)
+Logs: $LOGS/   Data: $DATA_DIR/   Stop: scripts/cluster.sh stop
+EOF
+}
+
+# stop_procs NAME... sends SIGTERM to each running process, waits up to 15s
+# for all of them to exit, then SIGKILLs what is left.
+stop_procs() {
+	local n pid pids=() names=() i alive
+	for n in "$@"; do
+		pid=$(pid_of "$n")
+		[ -n "$pid" ] || continue
+		kill -TERM "$pid" 2>/dev/null || true
+		pids+=("$pid")
+		names+=("$n")
+	done
+	[ ${#pids[@]} -gt 0 ] || return 0
+	for ((i = 0; i < 150; i++)); do
+		alive=0
+		for pid in "${pids[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for i in "${!pids[@]}"; do
+		if kill -0 "${pids[$i]}" 2>/dev/null; then
+			echo "${names[$i]} did not stop within 15s; sending SIGKILL"
+			kill -KILL "${pids[$i]}" 2>/dev/null || true
+		fi
+		rm -f "$PIDS/${names[$i]}.pid"
+		echo "stopped ${names[$i]}"
+	done
+}
+
+cmd_start() {
+	need_curl
+	build
+	local n
+	for n in $NODES; do
+		start_one "$n"
+	done
+	start_one distributor
+	for n in $NODES distributor; do
+		wait_up "$n"
+	done
+	echo "waiting for both shards to elect leaders..."
+	wait_leaders
+	echo
+	print_table
+	print_examples
+}
+
+cmd_stop() {
+	# The distributor first, so that no request is mid-way when its
+	# shard goes; then every node at once.
+	stop_procs distributor
+	# shellcheck disable=SC2086
+	stop_procs $NODES
+}
+
+cmd_status() {
+	need_curl
+	print_table
+	local st
+	if st=$(http_get "http://$DIST_ADDR/status"); then
+		echo
+		echo "distributor: leaders by shard (GET $DIST_ADDR/status for everything):"
+		printf '%s' "$st" | grep -o '"shard":[0-9]*,"leader":\(null\|{"id":"[^"]*"\)' |
+			sed 's/"shard":\([0-9]*\),"leader":/  shard \1: /; s/{"id":"\([^"]*\)"/\1/'
+	fi
+}
+
+cmd_kill() {
+	local name=${1:-} pid
+	[ -n "$name" ] || die "usage: cluster.sh kill NODE (node0..node5 or distributor)"
+	[ "$name" = distributor ] || node_info "$name" || die "unknown node $name (use node0..node5 or distributor)"
+	pid=$(pid_of "$name")
+	[ -n "$pid" ] || die "$name is not running"
+	kill -KILL "$pid"
+	rm -f "$PIDS/$name.pid"
+	echo "killed $name (pid $pid) with SIGKILL, as a crash would"
+	echo "see the new leader with: scripts/cluster.sh status"
+}
+
+cmd_restart() {
+	local name=${1:-}
+	[ -n "$name" ] || die "usage: cluster.sh restart NODE (node0..node5 or distributor)"
+	[ "$name" = distributor ] || node_info "$name" || die "unknown node $name (use node0..node5 or distributor)"
+	need_curl
+	stop_procs "$name"
+	start_one "$name"
+	wait_up "$name"
+	[ "$name" = distributor ] && return 0
+	wait_caught_up "$name"
+}
+
+# wait_caught_up NAME waits until a restarted node follows a leader and has
+# applied everything its shard had committed when it came back.
+wait_caught_up() {
+	local name=$1 leader st target=0 applied i
+	node_info "$name"
+	local http=$HTTP shard=$SHARD
+	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+		leader=$(leader_of "$shard")
+		if [ -n "$leader" ] && [ "$target" = 0 ]; then
+			node_info "$leader"
+			st=$(http_get "http://$HTTP/status") && target=$(json_field commit_index "$st")
+		fi
+		if [ "$target" != 0 ] && st=$(http_get "http://$http/status"); then
+			applied=$(json_field applied_index "$st")
+			if [ "${applied:-0}" -ge "$target" ]; then
+				echo "$name is back as $(json_field state "$st") and has caught up (applied index $applied, shard $shard's leader $leader)"
+				return 0
+			fi
+		fi
+		sleep 0.1
+	done
+	die "$name has not caught up with its shard after ${START_TIMEOUT}s; see $LOGS/$name.log"
+}
+
+cmd_wipe() {
+	cmd_stop
+	local n
+	for n in $NODES; do
+		rm -rf "${DATA_DIR:?}/$n"
+	done
+	rm -rf "${LOGS:?}" "${PIDS:?}"
+	rmdir "$DATA_DIR" 2>/dev/null || true
+	echo "wiped the data and logs under $DATA_DIR"
+}
+
+case ${1:-} in
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+kill) cmd_kill "${2:-}" ;;
+restart) cmd_restart "${2:-}" ;;
+wipe) cmd_wipe ;;
+*)
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+	[ -n "${1:-}" ] && [ "$1" != -h ] && [ "$1" != help ] && exit 2
+	exit 0
+	;;
+esac
