@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean bench
+.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean bench fuzz
 
 all: build
 
@@ -10,9 +10,15 @@ build:
 	$(GO) build -o $(BIN)/hraftd .
 	$(GO) build -o $(BIN)/distributor ./distributor
 
-# Everything CI runs: formatting, vet, and every test with the race detector.
+# Everything CI runs: formatting, vet, every test with the race detector,
+# then each fuzz target for a few seconds (FUZZTIME).
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	./scripts/fuzz.sh
+
+# Every fuzz target for FUZZTIME each (default 3s; try FUZZTIME=5m).
+fuzz:
+	./scripts/fuzz.sh
 
 # Unit and in-process tests only (skips tests that start real processes).
 test-short:
