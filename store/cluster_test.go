@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -391,4 +392,33 @@ func TestSnapshotAndRestartRecoversState(t *testing.T) {
 	if got := m.fsm.digest(); got.Hash != want.Hash || got.Keys != want.Keys {
 		t.Fatalf("after restart digest = %+v, want %+v", got, want)
 	}
+}
+
+func TestSnapshotAfterSnapshotBytesApplied(t *testing.T) {
+	cfg := testConfig(t, "node0", t.TempDir(), freeAddr(t), true)
+	cfg.SnapshotBytes = 64 << 10
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	n := &testNode{Store: s}
+	waitForLeader(t, []*testNode{n})
+	// A few big entries: far below raft's entry-count threshold, above
+	// SnapshotBytes.
+	value := strings.Repeat("v", 30<<10)
+	for i := range 3 {
+		if _, err := s.Set(ctxT(t), map[string]string{fmt.Sprint("k", i): value}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll(t, 10*time.Second, "a snapshot by size", func() error {
+		if n := s.fsm.snapshots.Load(); n == 0 {
+			return errors.New("no snapshot yet")
+		}
+		return nil
+	})
 }

@@ -44,6 +44,7 @@ type fsm struct {
 
 	// Counters for metrics, readable without the lock.
 	appliedEntries   atomic.Uint64
+	appliedBytes     atomic.Uint64 // size of the entries applied, for Config.SnapshotBytes
 	snapshots        atomic.Uint64
 	snapshotNanos    atomic.Uint64
 	snapshotFailures atomic.Uint64
@@ -91,6 +92,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	f.applied = l.Index
 	f.mu.Unlock()
 	f.appliedEntries.Add(1)
+	f.appliedBytes.Add(uint64(len(l.Data)))
 	f.notify(l.Index)
 	return applyResult{err: err}
 }
