@@ -73,13 +73,14 @@ func (s *shardList) Set(v string) error {
 }
 
 type options struct {
-	addr     string
-	shards   shardList
-	timeout  time.Duration
-	attempt  time.Duration
-	poll     time.Duration
-	maxBody  int64
-	logLevel string
+	addr      string
+	shards    shardList
+	timeout   time.Duration
+	attempt   time.Duration
+	poll      time.Duration
+	maxBody   int64
+	logLevel  string
+	logFormat string
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) (*options, error) {
@@ -92,6 +93,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (*options, error) {
 	fs.DurationVar(&o.poll, "poll", def.PollInterval, "How often to poll every node's /status to track leaders (a failed request also polls at once)")
 	fs.Int64Var(&o.maxBody, "max-body", server.DefaultConfig().MaxBodyBytes, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "Log format: text or json")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -104,6 +106,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (*options, error) {
 	}
 	if len(o.shards) == 0 {
 		o.shards = router.DefaultShards()
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, fmt.Errorf("-log-format %q: use text or json", o.logFormat)
 	}
 	if o.attempt > o.timeout {
 		o.attempt = o.timeout
@@ -122,7 +127,12 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "distributor: -log-level %q: use debug, info, warn or error\n", o.logLevel)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("process", "distributor")
+	hopts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
+	if o.logFormat == "json" {
+		handler = slog.NewJSONHandler(os.Stderr, hopts)
+	}
+	logger := slog.New(handler).With("process", "distributor")
 
 	cfg := router.DefaultConfig()
 	cfg.Shards = o.shards
@@ -136,9 +146,16 @@ func run() int {
 		return 2
 	}
 
+	// The watcher turns what the router sees into the dashboard's events
+	// and the failover metrics; it only reads the router's memory.
+	wcfg := router.DefaultWatchConfig()
+	wcfg.Logger = logger
+	watcher := router.NewWatcher(rt, wcfg)
+
 	scfg := server.DefaultConfig()
 	scfg.MaxBodyBytes = o.maxBody
 	scfg.Logger = logger
+	scfg.Observer = watcher
 	srv := &http.Server{
 		Handler:           server.New(scfg, rt),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -154,10 +171,11 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rt.Start()
+	watcher.Start()
 	for i, nodes := range o.shards {
 		logger.Info("shard", "shard", i, "nodes", strings.Join(nodes, ","))
 	}
-	logger.Info("distributor started", "addr", ln.Addr().String(), "shards", len(o.shards), "timeout", o.timeout, "poll", o.poll)
+	logger.Info("distributor started", "addr", ln.Addr().String(), "dashboard", dashboardURL(ln.Addr()), "shards", len(o.shards), "timeout", o.timeout.String(), "poll", o.poll.String())
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -176,7 +194,21 @@ func run() int {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("http shutdown", "error", err)
 	}
+	watcher.Close()
 	rt.Close()
 	logger.Info("stopped")
 	return code
+}
+
+// dashboardURL is the URL to open for the dashboard: a wildcard listen
+// address is reachable on localhost.
+func dashboardURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String() + "/"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"net"
 	"reflect"
 	"testing"
 	"time"
@@ -46,9 +47,38 @@ func TestBadFlags(t *testing.T) {
 		{"-shard", ","},
 		{"-timeout", "soon"},
 		{"extra-arg"},
+		{"-log-format", "xml"},
 	} {
 		if _, err := parse(t, args...); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+}
+
+func TestLogFormatFlag(t *testing.T) {
+	for _, f := range []string{"text", "json"} {
+		o, err := parse(t, "-log-format", f)
+		if err != nil || o.logFormat != f {
+			t.Errorf("-log-format %s: %+v, %v", f, o, err)
+		}
+	}
+	if o, _ := parse(t); o.logFormat != "text" {
+		t.Errorf("default -log-format %q, want text", o.logFormat)
+	}
+}
+
+func TestDashboardURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"[::]:8080":      "http://localhost:8080/",
+		"0.0.0.0:8080":   "http://localhost:8080/",
+		"127.0.0.1:9000": "http://127.0.0.1:9000/",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := dashboardURL(a); got != want {
+			t.Errorf("dashboardURL(%s) = %s, want %s", addr, got, want)
 		}
 	}
 }

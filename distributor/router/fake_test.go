@@ -32,6 +32,8 @@ type fakeGroup struct {
 	data    map[string]string
 	seenIDs map[string]bool // write IDs applied, for idempotency
 	applies int             // writes applied (duplicates excluded)
+	pairs   int             // keys set or deleted by the writes applied
+	bodies  [][]byte        // POST /key bodies received, duplicates included
 	ids     []string        // write IDs received, duplicates included
 }
 
@@ -125,6 +127,21 @@ func (g *fakeGroup) value(k string) (string, bool) {
 	return v, ok
 }
 
+// pairsApplied returns how many keys the applied writes set or deleted:
+// with coalescing, many callers' writes share one applied write.
+func (g *fakeGroup) pairsApplied() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.pairs
+}
+
+// postBodies returns the POST /key bodies received, in order.
+func (g *fakeGroup) postBodies() [][]byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([][]byte(nil), g.bodies...)
+}
+
 func (g *fakeGroup) appliedCount() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -198,21 +215,34 @@ func (n *fakeNode) handleWrite(w http.ResponseWriter, r *http.Request) {
 	if n.notLeader(w, r) {
 		return
 	}
+	var body []byte
+	if r.Method == http.MethodPost {
+		body, _ = io.ReadAll(r.Body)
+	}
+	n.handleWriteBody(w, r, body)
+}
+
+// handleWriteBody is handleWrite for a request whose body, if a POST, has
+// already been read.
+func (n *fakeNode) handleWriteBody(w http.ResponseWriter, r *http.Request, body []byte) {
 	var pairs map[string]string
 	if r.Method == http.MethodPost {
-		b, _ := io.ReadAll(r.Body)
-		if err := json.Unmarshal(b, &pairs); err != nil || len(pairs) == 0 {
+		if err := json.Unmarshal(body, &pairs); err != nil || len(pairs) == 0 {
 			writeJSONForTest(w, http.StatusBadRequest, api.Error{Error: "bad body"})
 			return
 		}
 	}
 	g := n.g
 	g.mu.Lock()
+	if r.Method == http.MethodPost {
+		g.bodies = append(g.bodies, body)
+	}
 	id := r.Header.Get(api.HeaderWriteID)
 	g.ids = append(g.ids, id)
 	if id == "" || !g.seenIDs[id] {
 		g.seenIDs[id] = true
 		g.applies++
+		g.pairs += max(len(pairs), 1)
 		if pairs != nil {
 			for k, v := range pairs {
 				g.data[k] = v

@@ -21,10 +21,12 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -60,6 +62,9 @@ type Router struct {
 	wg      sync.WaitGroup
 
 	stats counters
+
+	// batchers coalesce each shard's writes (see batch.go), by shard.
+	batchers []batcher
 }
 
 // New returns a Router for cfg. It starts nothing: no goroutine runs and no
@@ -110,6 +115,7 @@ func New(cfg Config) (*Router, error) {
 		}
 		r.shards = append(r.shards, sh)
 	}
+	r.batchers = make([]batcher, len(r.shards))
 	return r, nil
 }
 
@@ -215,6 +221,10 @@ func CheckWriteID(id string) error {
 // writeID, if not empty, is the client's Idempotency-Key; otherwise the
 // router makes one. Either way every retry of a part carries the same ID,
 // so a write retried after an ambiguous failure is applied at most once.
+//
+// Without a client writeID, each shard's part may be coalesced with other
+// callers' concurrent sets into one POST /key under the batch's own ID (see
+// batch.go); it still returns only once its own part is committed.
 func (r *Router) Set(ctx context.Context, pairs map[string]string, writeID string) ([]Result, error) {
 	if len(pairs) == 0 {
 		return nil, fmt.Errorf("%w: no key-value pairs to set", ErrInvalid)
@@ -230,11 +240,14 @@ func (r *Router) Set(ctx context.Context, pairs map[string]string, writeID strin
 	if err := CheckWriteID(writeID); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	if writeID == "" && coalescible(pairs) {
+		return r.setCoalescedParts(ctx, pairs)
+	}
 	if writeID == "" {
 		writeID = newWriteID()
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	defer cancel()
 
 	parts := map[int]map[string]string{}
 	for k, v := range pairs {
@@ -306,12 +319,10 @@ type write struct {
 	id   string
 }
 
-// writeShard is the one path by which a write reaches a shard; every write
-// the router makes goes through it. Write coalescing belongs here: a
-// per-shard queue would merge the sets of concurrent callers into one
-// POST /key under one write ID (one Raft entry, one round trip), forward it
-// with r.forward exactly as below, and hand each caller the shared Result
-// or error. Nothing above this function would change.
+// writeShard sends one write that is not coalesced (a delete, or a set
+// carrying the client's Idempotency-Key) to its shard. Coalesced sets take
+// setCoalesced and sendBatch (batch.go) instead, which forward their batch
+// with r.forward exactly as here.
 func (r *Router) writeShard(ctx context.Context, s int, w *write) (Result, error) {
 	req := &request{op: "set", write: true, writeID: w.id}
 	if w.sets == nil {
@@ -425,6 +436,11 @@ type request struct {
 	writeID               string
 	write                 bool // a write: its outcome can be ambiguous
 	anyNode               bool // a read any node may serve
+
+	// maybeApplied is set by forward when it returns a node's definite
+	// refusal after an earlier attempt whose outcome was unknown: the
+	// refusal then does not prove that nothing was applied.
+	maybeApplied bool
 }
 
 // reply is a node's answer.
@@ -512,6 +528,7 @@ func (r *Router) forward(ctx context.Context, sh *shard, req *request) (*reply, 
 				}
 				n.setProblem(fmt.Sprintf("answered %d: %s", rep.status, msg), false)
 			default:
+				req.maybeApplied = maybeApplied
 				return nil, &NodeError{Shard: sh.index, Node: rep.nodeName(), Status: rep.status, Message: errorMessage(rep.body)}
 			}
 			if next == n {
@@ -611,8 +628,19 @@ func (r *Router) send(ctx context.Context, n *node, req *request) (*reply, error
 	if req.writeID != "" {
 		hreq.Header.Set(api.HeaderWriteID, req.writeID)
 	}
+	// net/http silently resends a request that carries an Idempotency-Key
+	// on a fresh connection when a reused one breaks. If the first copy
+	// reached a node that applied it and died, the resend fails to dial,
+	// and the error alone would read "never sent". Remembering whether any
+	// copy was written keeps the "may have been applied" verdict honest.
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
+	hreq = hreq.WithContext(httptrace.WithClientTrace(hreq.Context(), trace))
 	resp, err := r.client.Do(hreq)
 	if err != nil {
+		if wrote.Load() {
+			return nil, maybeSentError{err}
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -643,9 +671,19 @@ func errorMessage(body []byte) string {
 // isDialError reports whether err happened before the request could reach
 // the node, so that a write certainly was not applied.
 func isDialError(err error) bool {
+	var ms maybeSentError
+	if errors.As(err, &ms) {
+		return false
+	}
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "dial"
 }
+
+// maybeSentError marks a failed call after which a copy of the request had
+// been written to some connection, so the node may have acted on it.
+type maybeSentError struct{ error }
+
+func (e maybeSentError) Unwrap() error { return e.error }
 
 func isTimeout(err error) bool {
 	var ne net.Error
@@ -716,9 +754,10 @@ func (r *Router) refresh(ctx context.Context, sh *shard) {
 func (r *Router) pollShard(sh *shard) {
 	r.stats.refreshes.Add(1)
 	type answer struct {
-		n  *node
-		st api.Status
-		ok bool
+		n        *node
+		st       api.Status
+		ok       bool
+		timedOut bool
 	}
 	answers := make([]answer, len(sh.nodes))
 	var wg sync.WaitGroup
@@ -726,7 +765,7 @@ func (r *Router) pollShard(sh *shard) {
 		wg.Go(func() {
 			st, err := r.status(n)
 			n.update(st, err)
-			answers[i] = answer{n, st, err == nil}
+			answers[i] = answer{n, st, err == nil, err != nil && isTimeout(err)}
 		})
 	}
 	wg.Wait()
@@ -738,6 +777,23 @@ func (r *Router) pollShard(sh *shard) {
 		}
 	}
 	if best == nil {
+		// A leader too busy to answer /status in time (its Raft loop
+		// serves the configuration /status reports) is not a leader
+		// gone: while no other node claims to lead and no request to it
+		// has failed (a failure demotes it), keep sending to it.
+		// Forgetting it would stall every request of the shard on poll
+		// rounds that the same load makes time out again. Routing is
+		// never a safety matter: the node itself refuses what it
+		// cannot serve as leader.
+		sh.mu.Lock()
+		cur := sh.leader
+		sh.mu.Unlock()
+		for _, a := range answers {
+			if a.n == cur && a.timedOut {
+				r.logger.Debug("leader slow to answer /status; kept", "shard", sh.index, "leader", cur.name())
+				return
+			}
+		}
 		r.setLeader(sh, nil, 0, "poll")
 		return
 	}

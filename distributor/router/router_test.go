@@ -547,7 +547,7 @@ func TestConcurrentWritesThroughLeaderChanges(t *testing.T) {
 		})
 	}
 	// Move the leaders as the writes progress (by count, not by time).
-	total := func() int { return g0.appliedCount() + g1.appliedCount() }
+	total := func() int { return g0.pairsApplied() + g1.pairsApplied() }
 	for step, leader := range []int{1, 2, 0, 1} {
 		target := (step + 1) * writers * each / 5
 		waitFor(t, 10*time.Second, fmt.Sprintf("%d writes", target), func() bool { return total() >= target })
@@ -625,5 +625,34 @@ func TestLeaderlessAfterAHungAttemptIs503(t *testing.T) {
 	var se *ShardError
 	if !errors.As(err, &se) || !errors.Is(err, ErrNoLeader) || !se.MaybeApplied {
 		t.Fatalf("Set: %v, want a ShardError wrapping ErrNoLeader, maybe applied", err)
+	}
+}
+
+// TestLeaderSlowToAnswerStatusIsKept: a leader whose /status times out
+// under load, while no other node claims to lead, stays the shard's
+// leader; requests keep going to it without retries.
+func TestLeaderSlowToAnswerStatusIsKept(t *testing.T) {
+	g := newFakeGroup(t, "n", 3, 0)
+	r := startRouter(t, testConfig(t, g.addrs()))
+	if _, err := r.Set(context.Background(), map[string]string{"a": "1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	g.setHook(0, func(w http.ResponseWriter, req *http.Request) bool {
+		if req.URL.Path != "/status" {
+			return false
+		}
+		g.hang(req)
+		return true
+	})
+	r.refresh(context.Background(), r.shards[0])
+	if st := r.Shard(0); st.Leader == nil || st.Leader.ID != "n0" {
+		t.Fatalf("leader after a poll that timed out on it = %+v, want n0 kept", st.Leader)
+	}
+	retries := r.Status().Counters.Retries
+	if _, err := r.Set(context.Background(), map[string]string{"b": "2"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Status().Counters.Retries; got != retries {
+		t.Fatalf("%d retries, want none", got-retries)
 	}
 }

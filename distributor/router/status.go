@@ -75,19 +75,88 @@ type Counters struct {
 	// LeaderChanges counts the times a shard's leader moved to another
 	// node.
 	LeaderChanges uint64 `json:"leader_changes"`
+
+	// Write coalescing (group commit): sets without a client
+	// Idempotency-Key are merged into batches, one POST /key (one Raft
+	// entry) each. A write counts once in Sets whether batched or not.
+
+	// Batches counts batches formed (each is one POST /key, however many
+	// attempts it took), a batch of one included.
+	Batches uint64 `json:"batches"`
+	// BatchedWrites counts writes sent in batches: the sum of batch sizes.
+	BatchedWrites uint64 `json:"batched_writes"`
+	// CoalescedWrites counts writes that shared their batch with at least
+	// one other write.
+	CoalescedWrites uint64 `json:"coalesced_writes"`
+	// BatchSizeMax is the largest batch formed.
+	BatchSizeMax uint64 `json:"batch_size_max"`
+	// BatchSizes is the distribution of batch sizes, as a cumulative
+	// histogram (Prometheus style): Count batches had at most LE writes;
+	// the last bucket's LE is 0, meaning +Inf, and its Count is Batches.
+	BatchSizes []BatchSizeBucket `json:"batch_sizes"`
+	// BatchSplits counts batches a node refused as bad input, whose
+	// writes were then resent one by one.
+	BatchSplits uint64 `json:"batch_splits"`
+}
+
+// BatchSizeBucket is one bucket of the cumulative batch-size histogram.
+type BatchSizeBucket struct {
+	// LE is the bucket's upper bound, inclusive; 0 means +Inf.
+	LE    uint64 `json:"le"`
+	Count uint64 `json:"count"`
 }
 
 type counters struct {
 	sets, gets, deletes, failed                  atomic.Uint64
 	retries, redirects, refreshes, leaderChanges atomic.Uint64
+
+	batches, batchedWrites, coalescedWrites, batchSplits atomic.Uint64
+	batchSizeMax                                         atomic.Uint64
+	// batchSizes counts batches by size bucket, not cumulative: bucket i
+	// is (batchSizeBounds[i-1], batchSizeBounds[i]], the last is the rest.
+	batchSizes [len(batchSizeBounds) + 1]atomic.Uint64
+}
+
+// observeBatch counts one batch of n writes.
+func (c *counters) observeBatch(n int) {
+	u := uint64(n)
+	c.batches.Add(1)
+	c.batchedWrites.Add(u)
+	if n > 1 {
+		c.coalescedWrites.Add(u)
+	}
+	for {
+		m := c.batchSizeMax.Load()
+		if u <= m || c.batchSizeMax.CompareAndSwap(m, u) {
+			break
+		}
+	}
+	i := 0
+	for i < len(batchSizeBounds) && u > batchSizeBounds[i] {
+		i++
+	}
+	c.batchSizes[i].Add(1)
 }
 
 func (c *counters) snapshot() Counters {
-	return Counters{
+	out := Counters{
 		Sets: c.sets.Load(), Gets: c.gets.Load(), Deletes: c.deletes.Load(),
 		Failed: c.failed.Load(), Retries: c.retries.Load(), Redirects: c.redirects.Load(),
 		Refreshes: c.refreshes.Load(), LeaderChanges: c.leaderChanges.Load(),
+		Batches: c.batches.Load(), BatchedWrites: c.batchedWrites.Load(),
+		CoalescedWrites: c.coalescedWrites.Load(), BatchSizeMax: c.batchSizeMax.Load(),
+		BatchSplits: c.batchSplits.Load(),
 	}
+	var cum uint64
+	for i := range c.batchSizes {
+		cum += c.batchSizes[i].Load()
+		var le uint64
+		if i < len(batchSizeBounds) {
+			le = batchSizeBounds[i]
+		}
+		out.BatchSizes = append(out.BatchSizes, BatchSizeBucket{LE: le, Count: cum})
+	}
+	return out
 }
 
 // Status returns the router's current view of every shard and its counters.

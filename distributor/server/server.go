@@ -17,7 +17,10 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/distributor/router"
@@ -56,7 +59,25 @@ type Config struct {
 	MaxBodyBytes int64
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Observer feeds the dashboard and the event-derived metrics (failovers,
+	// leader-discovery latency, node reachability). Nil leaves the
+	// dashboard with the router's Status only and no events.
+	Observer Observer
 }
+
+// Observer is what the dashboard and the metrics read besides the Router:
+// a detailed view of the shards and the events derived from successive
+// views. *router.Watcher is one.
+type Observer interface {
+	// View is the latest detailed view of every shard.
+	View() router.View
+	// Events are the retained events with a sequence number over after.
+	Events(after uint64) []router.Event
+	// Subscribe calls f for every later event; f must not block.
+	Subscribe(f func(router.Event))
+}
+
+var _ Observer = (*router.Watcher)(nil)
 
 // DefaultConfig returns the configuration the distributor starts from.
 func DefaultConfig() Config {
@@ -72,6 +93,10 @@ type Server struct {
 
 	requests           atomic.Uint64
 	clientErrs, srvErr atomic.Uint64
+
+	metrics  *metrics
+	instance string    // random per Server, so the dashboard notices a restart
+	started  time.Time // when the Server was made
 }
 
 // New returns a Server that routes through rt.
@@ -83,7 +108,8 @@ func New(cfg Config, rt Router) *Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, router: rt, logger: logger.With("component", "http"), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, router: rt, logger: logger.With("component", "http"), mux: http.NewServeMux(),
+		metrics: newMetrics(rt, cfg.Observer), instance: newInstanceID(), started: time.Now()}
 	// {clave...} takes the rest of the path: /get/a%2Fb and /get/a/b both
 	// read the key "a/b".
 	s.mux.HandleFunc("POST /set", s.handleSet)
@@ -94,18 +120,22 @@ func New(cfg Config, rt Router) *Server {
 	s.mux.HandleFunc("DELETE /key/{key...}", s.handleKeyDelete)
 	s.mux.HandleFunc("GET /shard/{clave...}", s.handleShard)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	s.routeDashboard()
 	return s
 }
 
 // endpoints is the list shown to a client that asks for an unknown path.
-const endpoints = "POST /set, GET /get/{clave}, DELETE /delete/{clave}, POST /key, GET /key/{k}, DELETE /key/{k}, GET /shard/{clave}, GET /status"
+const endpoints = "POST /set, GET /get/{clave}, DELETE /delete/{clave}, POST /key, GET /key/{k}, DELETE /key/{k}, GET /shard/{clave}, GET /status, GET /metrics, GET / (dashboard), GET /dashboard/state"
 
 // ServeHTTP routes a request. Unknown paths and wrong methods get JSON
 // errors like everything else (the mux's own answers are plain text), and a
 // panic in a handler becomes a 500 rather than a dropped connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
+	start := time.Now()
 	cw := &countingWriter{ResponseWriter: w}
+	h, pattern := s.mux.Handler(r)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -114,6 +144,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.logger.Error("handler panic", "path", r.URL.Path, "panic", p)
 			writeJSON(cw, http.StatusInternalServerError, errorBody{Error: fmt.Sprintf("internal error: %v", p)})
 		}
+		route := pattern
+		if route == "" {
+			// Unknown paths are not labels of their own: a scanner would
+			// make one series per path it tries.
+			route = "unmatched"
+		}
+		status := cw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		s.metrics.observeRequest(route, status, time.Since(start))
 		switch {
 		case cw.status >= 500:
 			s.srvErr.Add(1)
@@ -121,7 +162,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.clientErrs.Add(1)
 		}
 	}()
-	if h, pattern := s.mux.Handler(r); pattern == "" {
+	if pattern == "" {
 		rec := &statusRecorder{header: http.Header{}}
 		h.ServeHTTP(rec, r)
 		switch rec.status {
@@ -203,6 +244,7 @@ func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.router.Set(r.Context(), map[string]string{req.Clave: req.Valor}, id)
+	s.metrics.forward("set", res, err)
 	if err != nil {
 		s.writeError(w, r, err, nil)
 		return
@@ -309,6 +351,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.router.Get(r.Context(), key, level)
+	s.metrics.forward("get", okResult(res.Result, err), err)
 	if err != nil {
 		s.writeError(w, r, err, nil)
 		return
@@ -347,6 +390,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, name string) 
 		return "", res, false
 	}
 	res, err = s.router.Delete(r.Context(), key, id)
+	s.metrics.forward("delete", okResult(res, err), err)
 	if err != nil {
 		s.writeError(w, r, err, nil)
 		return "", res, false
@@ -374,6 +418,7 @@ func (s *Server) handleKeySet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.router.Set(r.Context(), pairs, id)
+	s.metrics.forward("set", res, err)
 	if err != nil {
 		s.writeError(w, r, err, res)
 		return
@@ -400,6 +445,7 @@ func (s *Server) handleKeyGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.router.Get(r.Context(), key, level)
+	s.metrics.forward("get", okResult(res.Result, err), err)
 	if err != nil {
 		s.writeError(w, r, err, nil)
 		return

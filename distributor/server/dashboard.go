@@ -1,0 +1,128 @@
+package server
+
+import (
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kvraft/hraftd/distributor/router"
+)
+
+// web holds the dashboard: plain HTML, CSS and JavaScript, embedded so that
+// the distributor binary serves it with no build step and no files beside
+// it.
+//
+//go:embed web
+var web embed.FS
+
+// maxEventsPerState bounds the events in one /dashboard/state answer, so a
+// page that comes back after a long absence gets the latest, not all.
+const maxEventsPerState = 50
+
+func (s *Server) routeDashboard() {
+	sub, err := fs.Sub(web, "web")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.FileServerFS(sub)
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		// The page is tiny and changes with the binary: always revalidate,
+		// so a restarted distributor of a newer build serves its own page.
+		w.Header().Set("Cache-Control", "no-cache")
+		http.ServeFileFS(w, r, sub, "index.html")
+	})
+	s.mux.Handle("GET /ui/", http.StripPrefix("/ui/", noCache(files)))
+	s.mux.HandleFunc("GET /dashboard/state", s.handleDashboardState)
+}
+
+func noCache(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// dashboardState is the body of GET /dashboard/state, which the dashboard
+// polls: the shards as the router last saw them, the counters the page
+// turns into rates, and the events since the page's last poll.
+type dashboardState struct {
+	// Instance changes when the distributor restarts: the page then resets
+	// its rates and its event cursor, since counters and sequence numbers
+	// start again from zero.
+	Instance string             `json:"instance"`
+	Started  time.Time          `json:"started"`
+	Now      time.Time          `json:"now"`
+	Poll     string             `json:"poll"`
+	Shards   []router.ShardView `json:"shards"`
+	Counters router.Counters    `json:"counters"`
+	HTTP     httpCounters       `json:"http"`
+	// Events are those after the ?after= sequence number, at most the
+	// latest 50, oldest first.
+	Events []router.Event `json:"events"`
+}
+
+func (s *Server) handleDashboardState(w http.ResponseWriter, r *http.Request) {
+	var after uint64
+	if a := r.URL.Query().Get("after"); a != "" {
+		n, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, errorBody{Error: "after must be an event sequence number, e.g. ?after=12"})
+			return
+		}
+		after = n
+	}
+	st := dashboardState{
+		Instance: s.instance,
+		Started:  s.started,
+		Now:      time.Now(),
+		Events:   []router.Event{},
+		HTTP: httpCounters{
+			Requests:     s.requests.Load(),
+			ClientErrors: s.clientErrs.Load(),
+			ServerErrors: s.srvErr.Load(),
+		},
+	}
+	if obs := s.cfg.Observer; obs != nil {
+		v := obs.View()
+		st.Shards, st.Counters, st.Poll = v.Shards, v.Counters, v.Poll
+		if evs := obs.Events(after); len(evs) > maxEventsPerState {
+			st.Events = evs[len(evs)-maxEventsPerState:]
+		} else {
+			st.Events = evs
+		}
+	} else {
+		// Without an observer, show what Status has (no key counts).
+		rs := s.router.Status()
+		st.Counters, st.Poll = rs.Counters, rs.Poll
+		for _, sh := range rs.Shards {
+			sv := router.ShardView{Shard: sh.Shard, Leader: sh.Leader}
+			for _, n := range sh.Nodes {
+				sv.Nodes = append(sv.Nodes, router.NodeView{NodeStatus: n})
+			}
+			st.Shards = append(st.Shards, sv)
+		}
+	}
+	// The page shows rates of the router's operations rather than of HTTP
+	// requests, so its own polling does not show up as traffic.
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, st)
+}
+
+// okResult is res as a one-element slice if the call succeeded, for the
+// forward counters.
+func okResult(res router.Result, err error) []router.Result {
+	if err != nil {
+		return nil
+	}
+	return []router.Result{res}
+}
+
+func newInstanceID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
