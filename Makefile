@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean bench fuzz
+.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean bench fuzz chaos ui-test newman deps
 
 all: build
 
@@ -52,3 +52,22 @@ clean:
 # Not part of `make test`: benchmarks are not tests.
 bench:
 	$(GO) run ./bench/matrix $(BENCHFLAGS)
+
+# A longer chaos session (issue 4): 2x3 nodes + distributor, clients through
+# the distributor, a nemesis killing, pausing and partitioning nodes, then a
+# linearizability check with porcupine. Default 2 minutes; e.g.
+#   make chaos CHAOS_FLAGS="-duration 10m -v"
+# A short version runs in `make test` (chaos.TestChaosShort).
+chaos:
+	$(GO) run ./chaos/cmd/chaos $(CHAOS_FLAGS)
+
+# The dashboard in headless Chromium and the Postman collection via newman,
+# each against a throwaway cluster on free ports (`make deps` installs both).
+ui-test:
+	$(GO) test -count=1 -v ./distributor/browser/ ./postman/
+
+newman:
+	./scripts/newman.sh
+
+deps:
+	./scripts/ci-deps.sh

@@ -212,6 +212,8 @@ print_table() {
 print_examples() {
 	cat <<EOF
 
+Dashboard: http://$DIST_ADDR/   (live view of both shards; kill a leader and watch)
+
 Try it (batman hashes to shard 0: fnv32a("batman") % 2 = 0):
   curl -s -XPOST $DIST_ADDR/set -d '{"clave":"batman","valor":"bruce"}'
   curl -s $DIST_ADDR/get/batman

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# ci-deps.sh: installs what the end-to-end UI tests need beyond Go:
+# Chromium for the dashboard's browser test (distributor/browser) and newman
+# for the Postman collection (postman/). Idempotent, and quick when both are
+# already there. Run as root (CI is); uses apt-get and npm only.
+
+set -euo pipefail
+
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+# chromium-driver is not used by chromedp (it speaks the DevTools protocol
+# directly) but is part of the packaged browser setup the issue names, and
+# keeps a WebDriver-based tool usable on the same machine.
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+command -v npm >/dev/null || need_apt+=(npm)
+if [ ${#need_apt[@]} -gt 0 ]; then
+	echo "ci-deps: apt-get install ${need_apt[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v newman >/dev/null; then
+	echo "ci-deps: npm install -g newman@$(npm view newman version)"
+	npm install -g --no-audit --no-fund newman >/dev/null
+fi
+
+echo "ci-deps: $(chromium --version 2>/dev/null | head -1); newman $(newman --version)"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# newman.sh: runs the Postman collection (postman/hraftd.postman_collection.json)
+# with newman.
+#
+#   scripts/newman.sh                       start a throwaway cluster (2x3 nodes +
+#                                           distributor) on free 127.0.0.1 ports, run
+#                                           the collection against it, stop everything
+#   scripts/newman.sh URL [NODE_URL]        run it against a cluster already up, e.g.
+#                                           scripts/newman.sh http://localhost:8080 http://localhost:11000
+#
+# The throwaway cluster is started and torn down by a Go test
+# (postman/newman_test.go), so that ports are probed, processes are
+# killed even on failure, and logs are shown when something breaks. A JUnit
+# report lands in $ARTIFACTS_DIR (default artifacts/). Needs newman:
+# scripts/ci-deps.sh installs it.
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+
+case ${1:-} in
+-h | --help)
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+	exit 0
+	;;
+"")
+	cd "$ROOT"
+	# CI=true makes a missing newman a failure instead of a skip.
+	exec go test -count=1 -v -run '^TestNewmanCollection$' ./postman/
+	;;
+*)
+	command -v newman >/dev/null || {
+		echo "newman.sh: newman is not installed; run scripts/ci-deps.sh (or npm install -g newman)" >&2
+		exit 1
+	}
+	exec newman run "$ROOT/postman/hraftd.postman_collection.json" \
+		--env-var "dist=$1" --env-var "node=${2:-http://localhost:11000}" \
+		--timeout-request 15000
+	;;
+esac
