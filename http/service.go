@@ -18,6 +18,8 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/kvraft/hraftd/api"
@@ -97,7 +99,15 @@ type Service struct {
 
 	ln     net.Listener
 	server *http.Server
+
+	nodeIDHeader func() []string // the X-Raft-Node value, built once
 }
+
+var (
+	headerTrue  = []string{"true"}
+	headerFalse = []string{"false"}
+	headerJSON  = []string{"application/json"}
+)
 
 // New returns a Service that is not yet listening.
 func New(cfg Config, s Store) *Service {
@@ -128,6 +138,7 @@ func New(cfg Config, s Store) *Service {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
+	svc.nodeIDHeader = sync.OnceValue(func() []string { return []string{s.ID()} })
 	svc.routes()
 	return svc
 }
@@ -146,6 +157,7 @@ func (s *Service) routes() {
 	s.mux.HandleFunc("POST /remove", s.handleRemove)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
+	s.mux.HandleFunc("/", s.handleFallback)
 	if s.cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", s.cfg.Metrics)
 	}
@@ -196,19 +208,21 @@ func (s *Service) Close(ctx context.Context) error {
 }
 
 // ServeHTTP routes a request. Unknown paths and wrong methods get the same
-// JSON errors as everything else (the mux's own answers are plain text),
-// and a panic in a handler becomes a 500 rather than a dropped connection.
+// JSON errors as everything else (see handleFallback), and a panic in a
+// handler becomes a 500 rather than a dropped connection.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, pattern := s.mux.Handler(r)
 	if s.cfg.Observer != nil {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		w = sw
-		route := pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		defer func() { s.cfg.Observer.ObserveRequest(route, sw.code, time.Since(start)) }()
+		defer func() {
+			// The mux records the pattern it matched on the request.
+			route := r.Pattern
+			if route == "" || route == "/" {
+				route = "unmatched"
+			}
+			s.cfg.Observer.ObserveRequest(route, sw.code, time.Since(start))
+		}()
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -219,28 +233,45 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSONError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", p), "")
 		}
 	}()
-	if pattern == "" {
-		rec := &statusRecorder{header: http.Header{}}
-		h.ServeHTTP(rec, r)
-		switch rec.status {
-		case http.StatusNotFound:
-			writeJSONError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), "")
-			return
-		case http.StatusMethodNotAllowed:
-			w.Header().Set("Allow", rec.header.Get("Allow"))
-			writeJSONError(w, http.StatusMethodNotAllowed,
-				fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow")), "")
-			return
-		}
-		// Anything else (a redirect to a cleaned path) passes through.
-		h.ServeHTTP(w, r)
+	// A GET without a query string is a level=none read: a map lookup
+	// that never blocks and is never forwarded, so it needs no deadline.
+	// It is also the hottest request a node serves, and a timer context
+	// per request is a measurable share of its cost (see BENCHMARKS.md).
+	if r.Method == http.MethodGet && r.URL.RawQuery == "" {
+		s.mux.ServeHTTP(w, r)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	// Dispatch through the mux again, not through h: only the mux's own
-	// ServeHTTP fills in the path wildcards that r.PathValue reads.
-	s.mux.ServeHTTP(w, r.WithContext(ctx))
+	r = r.WithContext(ctx)
+	s.mux.ServeHTTP(w, r)
+}
+
+// fallbackMethods are the methods tried to tell a wrong method (405) from
+// an unknown path (404).
+var fallbackMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// handleFallback is registered for "/", so the mux sends it every request
+// no other pattern takes: an unknown path (404), or a known path with the
+// wrong method (405 with Allow), both as JSON. Only error answers come
+// here, so the extra route lookups cost nothing on the served paths.
+func (s *Service) handleFallback(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range fallbackMethods {
+		probe := *r
+		probe.Method = m
+		if _, pattern := s.mux.Handler(&probe); pattern != "" && pattern != "/" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) == 0 {
+		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), "")
+		return
+	}
+	allow := strings.Join(allowed, ", ")
+	w.Header().Set("Allow", allow)
+	writeJSONError(w, http.StatusMethodNotAllowed,
+		fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow), "")
 }
 
 // statusWriter remembers the status code written through it.
@@ -256,16 +287,6 @@ func (w *statusWriter) WriteHeader(code int) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// statusRecorder captures what the mux's fallback handler would answer.
-type statusRecorder struct {
-	header http.Header
-	status int
-}
-
-func (r *statusRecorder) Header() http.Header         { return r.header }
-func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (r *statusRecorder) WriteHeader(code int)        { r.status = code }
 
 func (s *Service) handleSet(w http.ResponseWriter, r *http.Request) {
 	body, err := s.readBody(w, r)
@@ -332,11 +353,18 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Header names are already canonical, and the constant values are
+	// shared slices (net/http never modifies them): this skips the
+	// canonicalisation and allocations of Header.Set on the hottest path.
 	h := w.Header()
-	h.Set(api.HeaderNode, s.store.ID())
-	h.Set(api.HeaderIndex, strconv.FormatUint(idx, 10))
-	h.Set(api.HeaderFound, strconv.FormatBool(found))
-	h.Set("Content-Type", "application/json")
+	h[api.HeaderNode] = s.nodeIDHeader()
+	h[api.HeaderIndex] = []string{strconv.FormatUint(idx, 10)}
+	if found {
+		h[api.HeaderFound] = headerTrue
+	} else {
+		h[api.HeaderFound] = headerFalse
+	}
+	h["Content-Type"] = headerJSON
 	// {"key":"value"} built by hand: this is the hottest answer a node
 	// gives, and encoding a one-entry map through reflection costs more
 	// than the lookup itself.
