@@ -1,6 +1,5 @@
-// Package testcluster starts the real product for end-to-end tests that live
-// outside the distributor's own e2e package (the browser test, the newman
-// run): both binaries built from this module, 2 shards of 3 hraftd nodes and
+// Package testcluster starts the real product for end-to-end tests (the
+// distributor's e2e test, the browser test, the newman run): both binaries built from this module, 2 shards of 3 hraftd nodes and
 // a distributor, all on free 127.0.0.1 ports, killed when the test ends.
 package testcluster
 
@@ -228,6 +227,17 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Logs returns the log file of every process, the distributor's first.
+func (c *Cluster) Logs() []string {
+	logs := []string{c.Dist.log}
+	for _, g := range c.Shards {
+		for _, n := range g {
+			logs = append(logs, n.log)
+		}
+	}
+	return logs
 }
 
 // GetJSON GETs u and decodes its JSON answer into v.
