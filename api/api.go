@@ -92,3 +92,22 @@ const (
 // not hear back — a timeout, a dropped connection, a leader that died — can
 // resend the same write with the same ID safely.
 const HeaderWriteID = "Idempotency-Key"
+
+// ReadRequest is the body of POST /read: several keys read at one level as
+// one read, after one leadership check (for linearizable, one quorum
+// round), so that a client holding many reads — the distributor
+// coalescing its clients' GETs — pays for the check once. Level is as
+// ?level= on GET /key/{k}; empty means none.
+type ReadRequest struct {
+	Keys  []string `json:"keys"`
+	Level string   `json:"level,omitempty"`
+}
+
+// ReadResponse is the answer to POST /read. Values holds the keys that
+// exist; Found has every key asked for, true or false, so a missing key is
+// told from an empty value without a second lookup. All the answers reflect
+// one applied index, sent in X-Raft-Index.
+type ReadResponse struct {
+	Values map[string]string `json:"values"`
+	Found  map[string]bool   `json:"found"`
+}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"unicode/utf8"
 
+	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/store"
 )
 
@@ -37,8 +39,41 @@ func DecodeKeyBody(body []byte) (map[string]string, error) {
 	return m, nil
 }
 
+// MaxReadKeys bounds the keys of one POST /read: enough for the
+// distributor's batches (256) with room to spare, small enough that one
+// request cannot hold the read lock for long.
+const MaxReadKeys = 1024
+
+// DecodeReadBody parses and checks the body of POST /read: an object with a
+// non-empty "keys" array of at most MaxReadKeys non-empty strings and an
+// optional "level". Unknown fields are refused rather than ignored: a
+// misspelt "level" would otherwise silently downgrade a read to none.
+// Errors wrap store.ErrInvalid. Key length is the store's to check.
+func DecodeReadBody(body []byte) (api.ReadRequest, error) {
+	var req api.ReadRequest
+	if err := decodeObjectStrict(body, &req, true); err != nil {
+		return req, err
+	}
+	switch {
+	case len(req.Keys) == 0:
+		return req, fmt.Errorf(`%w: no keys to read; send e.g. {"keys":["user1","user2"],"level":"linearizable"}`, store.ErrInvalid)
+	case len(req.Keys) > MaxReadKeys:
+		return req, fmt.Errorf("%w: %d keys; at most %d per request", store.ErrInvalid, len(req.Keys), MaxReadKeys)
+	}
+	for i, k := range req.Keys {
+		if k == "" {
+			return req, fmt.Errorf("%w: key %d is empty (or null)", store.ErrInvalid, i)
+		}
+	}
+	return req, nil
+}
+
 // decodeObject decodes exactly one JSON object from body into v.
-func decodeObject(body []byte, v any) error {
+func decodeObject(body []byte, v any) error { return decodeObjectStrict(body, v, false) }
+
+// decodeObjectStrict is decodeObject; strict refuses fields v does not
+// have.
+func decodeObjectStrict(body []byte, v any, strict bool) error {
 	if !utf8.Valid(body) {
 		return fmt.Errorf("%w: the body is not valid UTF-8", store.ErrInvalid)
 	}
@@ -52,9 +87,19 @@ func decodeObject(body []byte, v any) error {
 		return fmt.Errorf("%w: the body must be a JSON object", store.ErrInvalid)
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
+			if strict && te.Field != "" {
+				want := "a JSON string"
+				if te.Type != nil && te.Type.Kind() == reflect.Slice {
+					want = "a JSON array of strings"
+				}
+				return fmt.Errorf("%w: %q must be %s, not a JSON %s", store.ErrInvalid, te.Field, want, te.Value)
+			}
 			if te.Field != "" {
 				return fmt.Errorf("%w: %q must be a string, not a JSON %s", store.ErrInvalid, te.Field, te.Value)
 			}

@@ -243,3 +243,28 @@ func FuzzKeyPath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeReadBody checks the POST /read decoder never panics, that every
+// refusal is a bad-input error, and that what it accepts keeps its promises.
+func FuzzDecodeReadBody(f *testing.F) {
+	for _, s := range []string{`{"keys":["a","b"],"level":"linearizable"}`, `{"keys":[]}`, `{"keys":["a"],"levl":"weak"}`, `{"keys":[null]}`, `[]`, `{"keys":"a"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := DecodeReadBody(body)
+		if err != nil {
+			if !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("DecodeReadBody(%q) = %v, not an ErrInvalid", body, err)
+			}
+			return
+		}
+		if len(req.Keys) == 0 || len(req.Keys) > MaxReadKeys {
+			t.Fatalf("accepted %d keys", len(req.Keys))
+		}
+		for _, k := range req.Keys {
+			if k == "" {
+				t.Fatal("accepted an empty key")
+			}
+		}
+	})
+}

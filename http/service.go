@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,10 @@ type Store interface {
 	// Get reads a key at a read level; found tells a missing key from an
 	// empty value, index is the applied index the read reflects.
 	Get(ctx context.Context, key string, level store.ReadLevel) (value string, found bool, index uint64, err error)
+	// GetMany reads several keys at one level as one read: one leadership
+	// check for all of them. values holds the keys that exist; index is
+	// the applied index the read reflects.
+	GetMany(ctx context.Context, keys []string, level store.ReadLevel) (values map[string]string, index uint64, err error)
 	// Set applies all pairs in one Raft entry. A non-empty writeID makes
 	// the write idempotent.
 	Set(ctx context.Context, pairs map[string]string, writeID string) (index uint64, err error)
@@ -149,6 +154,7 @@ func (s *Service) routes() {
 	s.mux.HandleFunc("POST /key", s.handleSet)
 	s.mux.HandleFunc("GET /key/{key...}", s.handleGet)
 	s.mux.HandleFunc("DELETE /key/{key...}", s.handleDelete)
+	s.mux.HandleFunc("POST /read", s.handleRead)
 	// Without these the mux would answer GET and DELETE /key with a
 	// plain-text redirect to /key/, the empty key; say what is wrong.
 	s.mux.HandleFunc("GET /key", s.handleNoKey)
@@ -375,6 +381,92 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	b = appendJSONString(b, v)
 	b = append(b, '}', '\n')
 	_, _ = w.Write(b)
+}
+
+// handleRead serves POST /read: many keys, one read level, one barrier.
+// It is the node's half of the distributor's read coalescing: the whole
+// batch is served after one leadership check made after the request
+// arrived, so every read in it is linearized inside its own client's
+// interval (see distributor/router/readbatch.go).
+func (s *Service) handleRead(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := DecodeReadBody(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	level, err := store.ParseReadLevel(req.Level)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	values, idx, err := s.store.GetMany(r.Context(), req.Keys, level)
+	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, body) {
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h[api.HeaderNode] = s.nodeIDHeader()
+	h[api.HeaderIndex] = []string{strconv.FormatUint(idx, 10)}
+	h["Content-Type"] = headerJSON
+	_, _ = w.Write(appendReadResponse(nil, req.Keys, values))
+}
+
+// appendReadResponse encodes an api.ReadResponse by hand, each key once:
+// a batch of 256 keys would otherwise go through reflection twice per
+// request on the path the distributor's reads all take.
+func appendReadResponse(b []byte, keys []string, values map[string]string) []byte {
+	n := 32
+	for _, k := range keys {
+		n += 2*len(k) + 16
+	}
+	for _, v := range values {
+		n += len(v) + 4
+	}
+	b = slices.Grow(b, n)
+	b = append(b, `{"values":{`...)
+	first := true
+	for k, v := range values {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, v)
+	}
+	b = append(b, `},"found":{`...)
+	var seen map[string]struct{}
+	if len(keys) > 1 {
+		seen = make(map[string]struct{}, len(keys))
+	}
+	first = true
+	for _, k := range keys {
+		if seen != nil {
+			if _, dup := seen[k]; dup {
+				continue
+			}
+			seen[k] = struct{}{}
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, k)
+		if _, ok := values[k]; ok {
+			b = append(b, ":true"...)
+		} else {
+			b = append(b, ":false"...)
+		}
+	}
+	return append(b, '}', '}', '\n')
 }
 
 func (s *Service) handleJoin(w http.ResponseWriter, r *http.Request) {

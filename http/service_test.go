@@ -27,6 +27,7 @@ import (
 // panics, which the service turns into a 500 the test then sees.
 type fakeStore struct {
 	GetFn        func(ctx context.Context, key string, level store.ReadLevel) (string, bool, uint64, error)
+	GetManyFn    func(ctx context.Context, keys []string, level store.ReadLevel) (map[string]string, uint64, error)
 	SetFn        func(ctx context.Context, pairs map[string]string, writeID string) (uint64, error)
 	DeleteFn     func(ctx context.Context, key, writeID string) (uint64, error)
 	JoinFn       func(ctx context.Context, id, raftAddr, httpAddr string) error
@@ -44,6 +45,13 @@ func (f *fakeStore) Get(ctx context.Context, key string, level store.ReadLevel) 
 		panic("fakeStore: unexpected call to Get")
 	}
 	return f.GetFn(ctx, key, level)
+}
+
+func (f *fakeStore) GetMany(ctx context.Context, keys []string, level store.ReadLevel) (map[string]string, uint64, error) {
+	if f.GetManyFn == nil {
+		panic("fakeStore: unexpected call to GetMany")
+	}
+	return f.GetManyFn(ctx, keys, level)
 }
 
 func (f *fakeStore) Set(ctx context.Context, pairs map[string]string, writeID string) (uint64, error) {
@@ -961,6 +969,9 @@ func followerOf(t *testing.T, leaderHTTP string) *fakeStore {
 	fs.GetFn = func(context.Context, string, store.ReadLevel) (string, bool, uint64, error) {
 		return "", false, 0, notLeader
 	}
+	fs.GetManyFn = func(context.Context, []string, store.ReadLevel) (map[string]string, uint64, error) {
+		return nil, 0, notLeader
+	}
 	fs.SetFn = func(context.Context, map[string]string, string) (uint64, error) { return 0, notLeader }
 	fs.DeleteFn = func(context.Context, string, string) (uint64, error) { return 0, notLeader }
 	fs.JoinFn = func(context.Context, string, string, string) error { return notLeader }
@@ -981,6 +992,7 @@ func TestFollowerForwardsToLeader(t *testing.T) {
 		{"linearizable read", "GET", "/key/100%25?level=linearizable", "", "", "/key/100%25", "level=linearizable"},
 		{"join", "POST", "/join", `{"id":"node3","addr":"127.0.0.1:12003"}`, "", "/join", ""},
 		{"remove", "POST", "/remove", `{"id":"node2"}`, "", "/remove", ""},
+		{"batched read", "POST", "/read", `{"keys":["a","b"],"level":"linearizable"}`, "", "/read", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1068,6 +1080,7 @@ func TestRedirectInsteadOfForward(t *testing.T) {
 		{"DELETE", "/key/k?redirect=1", "", "/key/k?redirect=1"},
 		{"POST", "/join?redirect", `{"id":"n","addr":"h:1"}`, "/join?redirect"},
 		{"POST", "/remove?redirect", `{"id":"n"}`, "/remove?redirect"},
+		{"POST", "/read?redirect", `{"keys":["a"],"level":"weak"}`, "/read?redirect"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.target, func(t *testing.T) {

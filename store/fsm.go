@@ -140,6 +140,20 @@ func (f *fsm) get(key string) (string, bool, uint64) {
 	return v, ok, f.applied
 }
 
+// getMany reads keys from the local state under one lock, so that they
+// reflect one applied index; a missing key is absent from values.
+func (f *fsm) getMany(keys []string) (map[string]string, uint64) {
+	values := make(map[string]string, len(keys))
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, k := range keys {
+		if v, ok := f.data[k]; ok {
+			values[k] = v
+		}
+	}
+	return values, f.applied
+}
+
 // member returns the HTTP address recorded for a Raft server ID.
 func (f *fsm) member(id string) string {
 	f.mu.RLock()

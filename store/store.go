@@ -613,21 +613,57 @@ func (s *Store) Get(ctx context.Context, key string, level ReadLevel) (value str
 	if err := s.checkOpen(); err != nil {
 		return "", false, 0, err
 	}
-	switch level {
-	case ReadNone, "":
-	case ReadWeak:
-		if s.raft.State() != raft.Leader {
-			return "", false, 0, s.notLeaderError()
-		}
-	case ReadLinearizable:
-		if err := s.linearizableBarrier(ctx); err != nil {
-			return "", false, 0, err
-		}
-	default:
-		return "", false, 0, fmt.Errorf("%w: unknown read level %q", ErrInvalid, level)
+	if err := s.readCheck(ctx, level); err != nil {
+		return "", false, 0, err
 	}
 	v, ok, idx := s.fsm.get(key)
 	return v, ok, idx, nil
+}
+
+// GetMany reads keys at the given level, as one read: the level's check
+// (for linearizable, one barrier) is made once for all of them, and the
+// lookups share one read lock, so they all see the same applied state.
+// values holds the keys that exist (a missing key is absent); index is the
+// applied index the read reflects. Errors are Get's. Every key is validated
+// before anything else, so a bad key fails the whole read.
+//
+// This is what lets the distributor answer many clients' linearizable reads
+// with one request and one quorum round (see POST /read).
+func (s *Store) GetMany(ctx context.Context, keys []string, level ReadLevel) (values map[string]string, index uint64, err error) {
+	if len(keys) == 0 {
+		return nil, 0, fmt.Errorf("%w: no keys to read", ErrInvalid)
+	}
+	for _, k := range keys {
+		if err := s.ValidateKey(k); err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := s.checkOpen(); err != nil {
+		return nil, 0, err
+	}
+	if err := s.readCheck(ctx, level); err != nil {
+		return nil, 0, err
+	}
+	values, index = s.fsm.getMany(keys)
+	return values, index, nil
+}
+
+// readCheck makes sure a read at level may be served here now: nothing for
+// none, leadership as this node believes it for weak, and the read-index
+// barrier for linearizable.
+func (s *Store) readCheck(ctx context.Context, level ReadLevel) error {
+	switch level {
+	case ReadNone, "":
+		return nil
+	case ReadWeak:
+		if s.raft.State() != raft.Leader {
+			return s.notLeaderError()
+		}
+		return nil
+	case ReadLinearizable:
+		return s.linearizableBarrier(ctx)
+	}
+	return fmt.Errorf("%w: unknown read level %q", ErrInvalid, level)
 }
 
 // linearizableBarrier returns once a read of the local state will see every

@@ -35,6 +35,8 @@ type fakeGroup struct {
 	pairs   int             // keys set or deleted by the writes applied
 	bodies  [][]byte        // POST /key bodies received, duplicates included
 	ids     []string        // write IDs received, duplicates included
+	reads   [][]string      // keys of each POST /read served, in order
+	gets    int             // GET /key/{k} requests served
 }
 
 // fakeNode is one node of a fakeGroup.
@@ -65,6 +67,7 @@ func newFakeGroup(t *testing.T, prefix string, n, leader int) *fakeGroup {
 		mux.HandleFunc("POST /key", fn.handleWrite)
 		mux.HandleFunc("DELETE /key/{key...}", fn.handleWrite)
 		mux.HandleFunc("GET /key/{key...}", fn.handleGet)
+		mux.HandleFunc("POST /read", fn.handleRead)
 		fn.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			g.mu.Lock()
 			hook := fn.hook
@@ -264,10 +267,47 @@ func (n *fakeNode) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.PathValue("key")
+	n.g.mu.Lock()
+	n.g.gets++
+	n.g.mu.Unlock()
 	v, ok := n.g.value(key)
 	w.Header().Set(api.HeaderNode, n.id)
 	w.Header().Set(api.HeaderFound, strconv.FormatBool(ok))
 	writeJSONForTest(w, http.StatusOK, map[string]string{key: v})
+}
+
+// handleRead answers POST /read as a node does: every key from one state.
+func (n *fakeNode) handleRead(w http.ResponseWriter, r *http.Request) {
+	var req api.ReadRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Keys) == 0 {
+		writeJSONForTest(w, http.StatusBadRequest, api.Error{Error: "bad body"})
+		return
+	}
+	if req.Level != "" && req.Level != api.LevelNone && n.notLeader(w, r) {
+		return
+	}
+	ans := api.ReadResponse{Values: map[string]string{}, Found: map[string]bool{}}
+	g := n.g
+	g.mu.Lock()
+	g.reads = append(g.reads, req.Keys)
+	for _, k := range req.Keys {
+		v, ok := g.data[k]
+		ans.Found[k] = ok
+		if ok {
+			ans.Values[k] = v
+		}
+	}
+	g.mu.Unlock()
+	w.Header().Set(api.HeaderNode, n.id)
+	writeJSONForTest(w, http.StatusOK, ans)
+}
+
+// readBatches returns the keys of every POST /read served, and how many
+// GET /key/{k} were served.
+func (g *fakeGroup) readBatches() ([][]string, int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([][]string(nil), g.reads...), g.gets
 }
 
 func writeJSONForTest(w http.ResponseWriter, status int, v any) {

@@ -65,6 +65,9 @@ type Router struct {
 
 	// batchers coalesce each shard's writes (see batch.go), by shard.
 	batchers []batcher
+	// readBatchers coalesce each shard's reads (see readbatch.go), by
+	// shard, then by level as in readBatchLevels.
+	readBatchers [][len(readBatchLevels)]readBatcher
 }
 
 // New returns a Router for cfg. It starts nothing: no goroutine runs and no
@@ -116,6 +119,7 @@ func New(cfg Config) (*Router, error) {
 		r.shards = append(r.shards, sh)
 	}
 	r.batchers = make([]batcher, len(r.shards))
+	r.readBatchers = make([][len(readBatchLevels)]readBatcher, len(r.shards))
 	return r, nil
 }
 
@@ -354,6 +358,10 @@ func (r *Router) writeShard(ctx context.Context, s int, w *write) (Result, error
 // none may be served by any node of the shard, the leader preferred, so it
 // still answers, possibly stale, while the shard has no leader; the other
 // levels need the leader.
+//
+// Reads at linearizable and weak may be coalesced with other callers'
+// concurrent reads of the same shard and level into one POST /read (see
+// readbatch.go); each still sees what a read sent alone would.
 func (r *Router) Get(ctx context.Context, key, level string) (GetResult, error) {
 	if err := CheckKey(key); err != nil {
 		return GetResult{}, err
@@ -364,12 +372,20 @@ func (r *Router) Get(ctx context.Context, key, level string) (GetResult, error) 
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	s := r.ShardOf(key)
+	r.stats.gets.Add(1)
+	if b := r.readBatcherFor(s, level); b != nil && len(key) <= maxBatchedReadKeyBytes {
+		return r.getCoalesced(ctx, b, s, key, level)
+	}
+	return r.getOne(ctx, s, key, level)
+}
+
+// getOne reads key, of shard s, with its own GET /key/{k}.
+func (r *Router) getOne(ctx context.Context, s int, key, level string) (GetResult, error) {
 	req := &request{op: "get", method: http.MethodGet, anyNode: level == "" || level == api.LevelNone}
 	req.path, req.rawPath = keyPath(key)
 	if level != "" {
 		req.rawQuery = "level=" + url.QueryEscape(level)
 	}
-	r.stats.gets.Add(1)
 	rep, err := r.forward(ctx, r.shards[s], req)
 	if err != nil {
 		r.stats.failed.Add(1)

@@ -97,6 +97,21 @@ type Counters struct {
 	// BatchSplits counts batches a node refused as bad input, whose
 	// writes were then resent one by one.
 	BatchSplits uint64 `json:"batch_splits"`
+
+	// Read coalescing: linearizable and weak reads are merged into
+	// batches, one request (one leadership check at the node) each. A
+	// read counts once in Gets whether batched or not.
+
+	// ReadBatches counts read batches sent (one POST /read, or a GET for
+	// a batch of one, however many attempts it took).
+	ReadBatches uint64 `json:"read_batches"`
+	// BatchedReads counts reads sent in batches: the sum of their sizes.
+	BatchedReads uint64 `json:"batched_reads"`
+	// CoalescedReads counts reads that shared their batch with at least
+	// one other read.
+	CoalescedReads uint64 `json:"coalesced_reads"`
+	// ReadBatchSizeMax is the largest read batch formed.
+	ReadBatchSizeMax uint64 `json:"read_batch_size_max"`
 }
 
 // BatchSizeBucket is one bucket of the cumulative batch-size histogram.
@@ -112,6 +127,8 @@ type counters struct {
 
 	batches, batchedWrites, coalescedWrites, batchSplits atomic.Uint64
 	batchSizeMax                                         atomic.Uint64
+
+	readBatches, batchedReads, coalescedReads, readBatchSizeMax atomic.Uint64
 	// batchSizes counts batches by size bucket, not cumulative: bucket i
 	// is (batchSizeBounds[i-1], batchSizeBounds[i]], the last is the rest.
 	batchSizes [len(batchSizeBounds) + 1]atomic.Uint64
@@ -138,6 +155,22 @@ func (c *counters) observeBatch(n int) {
 	c.batchSizes[i].Add(1)
 }
 
+// observeReadBatch counts one batch of n reads.
+func (c *counters) observeReadBatch(n int) {
+	u := uint64(n)
+	c.readBatches.Add(1)
+	c.batchedReads.Add(u)
+	if n > 1 {
+		c.coalescedReads.Add(u)
+	}
+	for {
+		m := c.readBatchSizeMax.Load()
+		if u <= m || c.readBatchSizeMax.CompareAndSwap(m, u) {
+			break
+		}
+	}
+}
+
 func (c *counters) snapshot() Counters {
 	out := Counters{
 		Sets: c.sets.Load(), Gets: c.gets.Load(), Deletes: c.deletes.Load(),
@@ -146,6 +179,8 @@ func (c *counters) snapshot() Counters {
 		Batches: c.batches.Load(), BatchedWrites: c.batchedWrites.Load(),
 		CoalescedWrites: c.coalescedWrites.Load(), BatchSizeMax: c.batchSizeMax.Load(),
 		BatchSplits: c.batchSplits.Load(),
+		ReadBatches: c.readBatches.Load(), BatchedReads: c.batchedReads.Load(),
+		CoalescedReads: c.coalescedReads.Load(), ReadBatchSizeMax: c.readBatchSizeMax.Load(),
 	}
 	var cum uint64
 	for i := range c.batchSizes {
