@@ -29,14 +29,14 @@ func (s *Server) routeDashboard() {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	files := http.FileServerFS(sub)
-	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		// The page is tiny and changes with the binary: always revalidate,
 		// so a restarted distributor of a newer build serves its own page.
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, sub, "index.html")
 	})
-	s.mux.Handle("GET /ui/", http.StripPrefix("/ui/", noCache(files)))
-	s.mux.HandleFunc("GET /dashboard/state", s.handleDashboardState)
+	s.handle("GET /ui/", http.StripPrefix("/ui/", noCache(files)))
+	s.handleFunc("GET /dashboard/state", s.handleDashboardState)
 }
 
 func noCache(h http.Handler) http.Handler {

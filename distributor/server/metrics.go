@@ -2,10 +2,12 @@ package server
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +27,57 @@ type metrics struct {
 	failovers *prometheus.CounterVec
 	nodeDown  *prometheus.CounterVec
 	discovery *prometheus.HistogramVec
+
+	// The series of each label set seen, so that a request does not look
+	// its series up by label values (hashing them, formatting the code) on
+	// every answer. Copied on write: label sets are few, and all known
+	// after the first requests.
+	requestSeries atomic.Pointer[map[requestKey]requestSeries]
+	forwardSeries atomic.Pointer[map[forwardKey]prometheus.Counter]
+}
+
+type requestKey struct {
+	route string
+	code  int
+}
+
+type requestSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+type forwardKey struct {
+	shard      int
+	op, result string
+}
+
+// maxCached bounds each cache of cached; beyond it, values are made on
+// every call, as without a cache. Routes, codes, shards and nodes are
+// bounded anyway (unknown paths are one route), so this is a backstop.
+const maxCached = 4096
+
+// cached returns (*p)[k], storing newV() under k first if it is missing.
+func cached[K comparable, V any](p *atomic.Pointer[map[K]V], k K, newV func() V) V {
+	if m := p.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	v := newV()
+	for {
+		old := p.Load()
+		m := map[K]V{}
+		if old != nil {
+			if len(*old) >= maxCached {
+				return v
+			}
+			m = maps.Clone(*old)
+		}
+		m[k] = v
+		if p.CompareAndSwap(old, &m) {
+			return v
+		}
+	}
 }
 
 const ns = "hraftd_distributor"
@@ -89,8 +142,18 @@ func (m *metrics) observeEvent(e router.Event) {
 }
 
 func (m *metrics) observeRequest(route string, code int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	s := cached(&m.requestSeries, requestKey{route, code}, func() requestSeries {
+		return requestSeries{m.requests.WithLabelValues(route, strconv.Itoa(code)), m.latency.WithLabelValues(route)}
+	})
+	s.count.Inc()
+	s.latency.Observe(d.Seconds())
+}
+
+// forwardCounter is the forwards_total series of one shard, op and result.
+func (m *metrics) forwardCounter(shard int, op, result string) prometheus.Counter {
+	return cached(&m.forwardSeries, forwardKey{shard, op, result}, func() prometheus.Counter {
+		return m.forwards.WithLabelValues(strconv.Itoa(shard), op, result)
+	})
 }
 
 // forward counts one operation per shard it reached: the shards in results
@@ -98,16 +161,16 @@ func (m *metrics) observeRequest(route string, code int, d time.Duration) {
 // failed.
 func (m *metrics) forward(op string, results []router.Result, err error) {
 	for _, r := range results {
-		m.forwards.WithLabelValues(strconv.Itoa(r.Shard), op, "ok").Inc()
+		m.forwardCounter(r.Shard, op, "ok").Inc()
 	}
 	for _, e := range flatten(err) {
 		var se *router.ShardError
 		var ne *router.NodeError
 		switch {
 		case errors.As(e, &ne):
-			m.forwards.WithLabelValues(strconv.Itoa(ne.Shard), op, "error").Inc()
+			m.forwardCounter(ne.Shard, op, "error").Inc()
 		case errors.As(e, &se):
-			m.forwards.WithLabelValues(strconv.Itoa(se.Shard), op, "error").Inc()
+			m.forwardCounter(se.Shard, op, "error").Inc()
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -90,6 +89,9 @@ type Server struct {
 	router Router
 	logger *slog.Logger
 	mux    *http.ServeMux
+	// routes has the same routes as mux but not its catch-all "/": the
+	// catch-all asks it why nothing else matched (see handleFallback).
+	routes *http.ServeMux
 
 	requests           atomic.Uint64
 	clientErrs, srvErr atomic.Uint64
@@ -108,34 +110,48 @@ func New(cfg Config, rt Router) *Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, router: rt, logger: logger.With("component", "http"), mux: http.NewServeMux(),
+	s := &Server{cfg: cfg, router: rt, logger: logger.With("component", "http"), mux: http.NewServeMux(), routes: http.NewServeMux(),
 		metrics: newMetrics(rt, cfg.Observer), instance: newInstanceID(), started: time.Now()}
 	// {clave...} takes the rest of the path: /get/a%2Fb and /get/a/b both
 	// read the key "a/b".
-	s.mux.HandleFunc("POST /set", s.handleSet)
-	s.mux.HandleFunc("GET /get/{clave...}", s.handleGet)
-	s.mux.HandleFunc("DELETE /delete/{clave...}", s.handleDelete)
-	s.mux.HandleFunc("POST /key", s.handleKeySet)
-	s.mux.HandleFunc("GET /key/{key...}", s.handleKeyGet)
-	s.mux.HandleFunc("DELETE /key/{key...}", s.handleKeyDelete)
-	s.mux.HandleFunc("GET /shard/{clave...}", s.handleShard)
-	s.mux.HandleFunc("GET /status", s.handleStatus)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	s.handleFunc("POST /set", s.handleSet)
+	s.handleFunc("GET /get/{clave...}", s.handleGet)
+	s.handleFunc("DELETE /delete/{clave...}", s.handleDelete)
+	s.handleFunc("POST /key", s.handleKeySet)
+	s.handleFunc("GET /key/{key...}", s.handleKeyGet)
+	s.handleFunc("DELETE /key/{key...}", s.handleKeyDelete)
+	s.handleFunc("GET /shard/{clave...}", s.handleShard)
+	s.handleFunc("GET /status", s.handleStatus)
+	s.handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	s.routeDashboard()
+	s.mux.HandleFunc(fallbackPattern, s.handleFallback)
 	return s
+}
+
+// fallbackPattern is the catch-all route: every request no other pattern
+// takes.
+const fallbackPattern = "/"
+
+// handle routes pattern to h.
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.routes.Handle(pattern, h)
+}
+
+func (s *Server) handleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	s.handle(pattern, http.HandlerFunc(h))
 }
 
 // endpoints is the list shown to a client that asks for an unknown path.
 const endpoints = "POST /set, GET /get/{clave}, DELETE /delete/{clave}, POST /key, GET /key/{k}, DELETE /key/{k}, GET /shard/{clave}, GET /status, GET /metrics, GET / (dashboard), GET /dashboard/state"
 
 // ServeHTTP routes a request. Unknown paths and wrong methods get JSON
-// errors like everything else (the mux's own answers are plain text), and a
-// panic in a handler becomes a 500 rather than a dropped connection.
+// errors like everything else (see handleFallback), and a panic in a
+// handler becomes a 500 rather than a dropped connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	start := time.Now()
 	cw := &countingWriter{ResponseWriter: w}
-	h, pattern := s.mux.Handler(r)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -144,8 +160,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.logger.Error("handler panic", "path", r.URL.Path, "panic", p)
 			writeJSON(cw, http.StatusInternalServerError, errorBody{Error: fmt.Sprintf("internal error: %v", p)})
 		}
-		route := pattern
-		if route == "" {
+		// The mux records the pattern it matched on the request.
+		route := r.Pattern
+		if route == "" || route == fallbackPattern {
 			// Unknown paths are not labels of their own: a scanner would
 			// make one series per path it tries.
 			route = "unmatched"
@@ -162,25 +179,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.clientErrs.Add(1)
 		}
 	}()
-	if pattern == "" {
-		rec := &statusRecorder{header: http.Header{}}
-		h.ServeHTTP(rec, r)
-		switch rec.status {
-		case http.StatusNotFound:
-			writeJSON(cw, http.StatusNotFound, errorBody{
-				Error: fmt.Sprintf("no such endpoint: %s %s; the distributor serves %s", r.Method, r.URL.Path, endpoints)})
-			return
-		case http.StatusMethodNotAllowed:
-			cw.Header().Set("Allow", rec.header.Get("Allow"))
-			writeJSON(cw, http.StatusMethodNotAllowed, errorBody{
-				Error: fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow"))})
-			return
-		}
-		// Anything else (a redirect to a cleaned path) passes through.
-	}
-	// The mux itself serves, not h: only its ServeHTTP sets the path
-	// values that handlers read with r.PathValue.
+	// One route match per request: the mux both picks the handler and
+	// sets the path values that handlers read with r.PathValue.
 	s.mux.ServeHTTP(cw, r)
+}
+
+// handleFallback gets every request that no route takes: it asks routes
+// (the same routes without this one) what net/http would answer, and says
+// it as JSON: 404 for an unknown path, 405 with Allow for a known path and
+// the wrong method. Only such requests pay for the second route lookup.
+func (s *Server) handleFallback(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.routes.Handler(r)
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	switch rec.status {
+	case http.StatusNotFound:
+		writeJSON(w, http.StatusNotFound, errorBody{
+			Error: fmt.Sprintf("no such endpoint: %s %s; the distributor serves %s", r.Method, r.URL.Path, endpoints)})
+		return
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{
+			Error: fmt.Sprintf("method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow"))})
+		return
+	}
+	// Anything else (a redirect, say) is net/http's own answer.
+	h.ServeHTTP(w, r)
 }
 
 // countingWriter remembers the status written, for the counters.
@@ -228,12 +252,13 @@ type keyAnswer struct {
 }
 
 func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readBody(w, r)
+	buf, body, err := s.readBody(w, r)
 	if err != nil {
 		s.writeError(w, r, err, nil)
 		return
 	}
 	req, err := decodeSet(body)
+	putBody(buf, body) // req holds copies
 	if err != nil {
 		s.writeError(w, r, err, nil)
 		return
@@ -250,13 +275,23 @@ func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setResultHeaders(w, res[0])
-	writeJSON(w, http.StatusOK, keyAnswer{Clave: req.Clave, Valor: &req.Valor, Shard: res[0].Shard, Node: res[0].Node})
+	writeKeyAnswer(w, req.Clave, &req.Valor, res[0].Shard, res[0].Node)
 }
 
-// decodeSet parses and checks a /set body. It decodes to raw fields first so
-// that it can tell a missing field from a value of the wrong type, and
-// rejects unknown fields, which are usually a misspelt "clave" or "valor".
+// decodeSet parses and checks a /set body: the common case through
+// decodeSetFast, anything else through decodeSetStrict.
 func decodeSet(body []byte) (setRequest, error) {
+	if req, ok := decodeSetFast(body); ok {
+		return req, nil
+	}
+	return decodeSetStrict(body)
+}
+
+// decodeSetStrict parses and checks any /set body, and says what is wrong
+// with a bad one. It decodes to raw fields first so that it can tell a
+// missing field from a value of the wrong type, and rejects unknown fields,
+// which are usually a misspelt "clave" or "valor".
+func decodeSetStrict(body []byte) (setRequest, error) {
 	const example = `; send e.g. {"clave":"batman","valor":"bruce"}`
 	var raw map[string]json.RawMessage
 	if err := decodeObject(body, &raw); err != nil {
@@ -343,8 +378,10 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	// The seed's /get reads at linearizable level unless told otherwise:
 	// a value just written through /set is then always seen.
 	level := api.LevelLinearizable
-	if l := r.URL.Query().Get("level"); l != "" {
-		level = l
+	if r.URL.RawQuery != "" { // parsing an empty query still makes a map
+		if l := r.URL.Query().Get("level"); l != "" {
+			level = l
+		}
 	}
 	if err := router.CheckLevel(level); err != nil {
 		s.writeError(w, r, err, nil)
@@ -357,14 +394,22 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setResultHeaders(w, res.Result)
-	w.Header().Set(api.HeaderFound, strconv.FormatBool(res.Found))
+	setFoundHeader(w, res.Found)
 	if !res.Found {
 		writeJSON(w, http.StatusNotFound, errorBody{
 			Error: fmt.Sprintf("key %q not found (shard %d, read at level %s on %s)", key, res.Shard, level, res.Node),
 			Clave: key, Shard: &res.Shard, Node: res.Node})
 		return
 	}
-	writeJSON(w, http.StatusOK, keyAnswer{Clave: key, Valor: &res.Value, Shard: res.Shard, Node: res.Node})
+	writeKeyAnswer(w, key, &res.Value, res.Shard, res.Node)
+}
+
+func setFoundHeader(w http.ResponseWriter, found bool) {
+	if found {
+		w.Header()[api.HeaderFound] = headerTrue
+	} else {
+		w.Header()[api.HeaderFound] = headerFalse
+	}
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
@@ -373,7 +418,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setResultHeaders(w, res)
-	writeJSON(w, http.StatusOK, keyAnswer{Clave: key, Shard: res.Shard, Node: res.Node})
+	writeKeyAnswer(w, key, nil, res.Shard, res.Node)
 }
 
 // deleteKey validates and runs a delete, writing the error answer itself;
@@ -402,12 +447,13 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, name string) 
 // split by shard; each shard's part is applied atomically, but a write
 // spanning shards is not atomic as a whole.
 func (s *Server) handleKeySet(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readBody(w, r)
+	buf, body, err := s.readBody(w, r)
 	if err != nil {
 		s.writeError(w, r, err, nil)
 		return
 	}
 	pairs, err := decodePairs(body)
+	putBody(buf, body) // pairs holds copies
 	if err != nil {
 		s.writeError(w, r, err, nil)
 		return
@@ -451,7 +497,7 @@ func (s *Server) handleKeyGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setResultHeaders(w, res.Result)
-	w.Header().Set(api.HeaderFound, strconv.FormatBool(res.Found))
+	setFoundHeader(w, res.Found)
 	writeJSON(w, http.StatusOK, map[string]string{key: res.Value})
 }
 
@@ -526,28 +572,34 @@ func pathKey(r *http.Request, name string) (string, error) {
 	return key, router.CheckKey(key)
 }
 
-func setResultHeaders(w http.ResponseWriter, res router.Result) {
-	w.Header().Set(HeaderShard, strconv.Itoa(res.Shard))
-	if res.Node != "" {
-		w.Header().Set(api.HeaderNode, res.Node)
+// readBody reads the whole body up to the configured limit. A body of a
+// declared length that fits is read into a pooled buffer, buf; the caller
+// hands it back with putBody once it has copied out what it keeps.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (buf *[]byte, body []byte, err error) {
+	if buf, body, ok, err := readSmallBody(r, s.cfg.MaxBodyBytes); ok {
+		return buf, body, err
 	}
-	if res.Index != 0 {
-		w.Header().Set(api.HeaderIndex, strconv.FormatUint(res.Index, 10))
-	}
-}
-
-// readBody reads the whole body up to the configured limit.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, fmt.Errorf("the request body is over the %d-byte limit: %w", mbe.Limit, router.ErrTooLarge)
+		return nil, nil, errTooLarge(mbe.Limit)
 	case err != nil:
-		return nil, fmt.Errorf("%w: reading the body: %v", router.ErrInvalid, err)
+		return nil, nil, bodyReadError(err)
 	}
-	return b, nil
+	return nil, b, nil
 }
+
+func errTooLarge(limit int64) error {
+	return fmt.Errorf("the request body is over the %d-byte limit: %w", limit, router.ErrTooLarge)
+}
+
+func bodyReadError(err error) error {
+	return fmt.Errorf("%w: reading the body: %v", router.ErrInvalid, err)
+}
+
+// jsonSpace is the whitespace JSON allows around a value.
+const jsonSpace = " \t\r\n"
 
 // decodeObject decodes exactly one JSON object from body into v. Invalid
 // UTF-8, which Go's decoder would silently replace, is refused, as are
@@ -556,7 +608,9 @@ func decodeObject(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return fmt.Errorf("%w: the body is not valid UTF-8", router.ErrInvalid)
 	}
-	trimmed := bytes.TrimSpace(body)
+	// Only JSON's own whitespace: bytes.TrimSpace would also take \v, \f,
+	// U+0085 and U+00A0, and so accept bodies that are not JSON.
+	trimmed := bytes.Trim(body, jsonSpace)
 	if len(trimmed) == 0 {
 		return fmt.Errorf("%w: the body is empty; send a JSON object", router.ErrInvalid)
 	}
