@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/internal/jsonenc"
 	"github.com/kvraft/hraftd/store"
 )
 
@@ -376,9 +377,9 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	// than the lookup itself.
 	b := make([]byte, 0, len(key)+len(v)+8)
 	b = append(b, '{')
-	b = appendJSONString(b, key)
+	b = jsonenc.AppendString(b, key)
 	b = append(b, ':')
-	b = appendJSONString(b, v)
+	b = jsonenc.AppendString(b, v)
 	b = append(b, '}', '\n')
 	_, _ = w.Write(b)
 }
@@ -438,9 +439,9 @@ func appendReadResponse(b []byte, keys []string, values map[string]string) []byt
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
-		b = appendJSONString(b, v)
+		b = jsonenc.AppendString(b, v)
 	}
 	b = append(b, `},"found":{`...)
 	var seen map[string]struct{}
@@ -459,7 +460,7 @@ func appendReadResponse(b []byte, keys []string, values map[string]string) []byt
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, k)
+		b = jsonenc.AppendString(b, k)
 		if _, ok := values[k]; ok {
 			b = append(b, ":true"...)
 		} else {

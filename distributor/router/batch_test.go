@@ -340,22 +340,6 @@ func TestTakeBoundsABatch(t *testing.T) {
 	}
 }
 
-func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"uo\te`, "<a&b>", "tab\tnl\nret\r", "\x00\x01\x1f\x7f",
-		"ünïcødé ✓ 🚀", "line\u2028sep\u2029", strings.Repeat("é\"", 100)} {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(s); err != nil {
-			t.Fatal(err)
-		}
-		want := strings.TrimSuffix(buf.String(), "\n")
-		if got := string(appendJSONString(nil, s)); got != want {
-			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
-		}
-	}
-}
-
 func TestCoalescible(t *testing.T) {
 	for _, tc := range []struct {
 		pairs map[string]string

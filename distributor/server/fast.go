@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/internal/jsonenc"
 )
 
 // The hot paths (/set, /get) are the distributor's per-request front-end
@@ -169,21 +169,6 @@ func plainString(b []byte, i int) (start, end, next int, ok bool) {
 	return 0, 0, 0, false
 }
 
-// appendJSONString appends s as encoding/json.Marshal would write it
-// (HTML-safe escaping included): by hand for printable ASCII with nothing
-// to escape, the common case, and through encoding/json otherwise.
-func appendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // a string always encodes
-			return append(dst, b...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
-}
-
 // answerPool holds the buffers answers are built in; Write copies them.
 var answerPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
@@ -192,15 +177,15 @@ var answerPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &
 func writeKeyAnswer(w http.ResponseWriter, clave string, valor *string, shard int, node string) {
 	buf := answerPool.Get().(*[]byte)
 	b := append((*buf)[:0], `{"clave":`...)
-	b = appendJSONString(b, clave)
+	b = jsonenc.AppendString(b, clave)
 	if valor != nil {
 		b = append(b, `,"valor":`...)
-		b = appendJSONString(b, *valor)
+		b = jsonenc.AppendString(b, *valor)
 	}
 	b = append(b, `,"shard":`...)
 	b = strconv.AppendInt(b, int64(shard), 10)
 	b = append(b, `,"node":`...)
-	b = appendJSONString(b, node)
+	b = jsonenc.AppendString(b, node)
 	b = append(b, "}\n"...)
 	w.Header()["Content-Type"] = headerJSON
 	w.WriteHeader(http.StatusOK)

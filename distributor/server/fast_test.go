@@ -74,16 +74,6 @@ func TestDecodeSetFastAgreesWithStrict(t *testing.T) {
 	}
 }
 
-func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "batman", "a b/c", `q"uote`, `back\slash`, "<script>&", "tab\there", "nl\n", "\x00\x1f\x7f",
-		"café", "\u2028\u2029", "\xff\xfe", strings.Repeat("v", 100)} {
-		want, _ := json.Marshal(s)
-		if got := appendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
-			t.Errorf("appendJSONString(%q) = %s, want %s", s, got[1:], want)
-		}
-	}
-}
-
 func TestKeyAnswerMatchesEncodingJSON(t *testing.T) {
 	v := "bru<ce>\n"
 	for _, a := range []keyAnswer{

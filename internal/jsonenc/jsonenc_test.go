@@ -1,20 +1,20 @@
-package httpd
+package jsonenc
 
 import (
 	"encoding/json"
 	"testing"
 )
 
-// FuzzAppendJSONString checks the hand-written encoder against
+// FuzzAppendString checks the hand-written encoder against
 // encoding/json, byte for byte.
-func FuzzAppendJSONString(f *testing.F) {
+func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "plain", `q"uote\back`, "ctl\x00\x1f\n\r\t", "<a&b>", "\u2028\u2029", "bad\xffutf8", "é日本語🙂"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); string(got) != string(want) {
-			t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
+		if got := AppendString(nil, s); string(got) != string(want) {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
 		}
 	})
 }
