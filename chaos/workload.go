@@ -89,8 +89,12 @@ func (cl *Client) DoOnce(ctx context.Context, in Input, rng *rand.Rand) (Output,
 func (cl *Client) do(ctx context.Context, in Input, rng *rand.Rand, retries bool) (Output, Outcome, string) {
 	ctx, cancel := context.WithTimeout(ctx, cl.timeout)
 	defer cancel()
+	// Retrying clients label each write so its resends apply at most once.
+	// One-shot clients send none: a single attempt needs no label, and a
+	// write without one is what the distributor coalesces with others into
+	// one Raft entry, so every run also checks write coalescing.
 	var id string
-	if in.Op != OpGet {
+	if in.Op != OpGet && retries {
 		id = newWriteID(rng)
 	}
 	maybeSent := false
