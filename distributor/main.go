@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -81,6 +82,7 @@ type options struct {
 	maxBody   int64
 	logLevel  string
 	logFormat string
+	pprof     bool
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) (*options, error) {
@@ -94,6 +96,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (*options, error) {
 	fs.Int64Var(&o.maxBody, "max-body", server.DefaultConfig().MaxBodyBytes, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "Log format: text or json")
+	fs.BoolVar(&o.pprof, "pprof", false, "Serve Go's profiler at /debug/pprof/")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -156,8 +159,18 @@ func run() int {
 	scfg.MaxBodyBytes = o.maxBody
 	scfg.Logger = logger
 	scfg.Observer = watcher
+	var h http.Handler = server.New(scfg, rt)
+	if o.pprof {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.Handle("/", h)
+		h = mux
+	}
 	srv := &http.Server{
-		Handler:           server.New(scfg, rt),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
