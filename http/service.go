@@ -360,18 +360,12 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	// Header names are already canonical, and the constant values are
-	// shared slices (net/http never modifies them): this skips the
-	// canonicalisation and allocations of Header.Set on the hottest path.
-	h := w.Header()
-	h[api.HeaderNode] = s.nodeIDHeader()
-	h[api.HeaderIndex] = []string{strconv.FormatUint(idx, 10)}
+	h := s.readHeaders(w, idx)
 	if found {
 		h[api.HeaderFound] = headerTrue
 	} else {
 		h[api.HeaderFound] = headerFalse
 	}
-	h["Content-Type"] = headerJSON
 	// {"key":"value"} built by hand: this is the hottest answer a node
 	// gives, and encoding a one-entry map through reflection costs more
 	// than the lookup itself.
@@ -382,6 +376,18 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	b = jsonenc.AppendString(b, v)
 	b = append(b, '}', '\n')
 	_, _ = w.Write(b)
+}
+
+// readHeaders sets the headers of a read's answer and returns the header
+// map. Header names are already canonical and the constant values are
+// shared slices (net/http never modifies them): this skips the
+// canonicalisation and allocations of Header.Set on the hottest path.
+func (s *Service) readHeaders(w http.ResponseWriter, idx uint64) http.Header {
+	h := w.Header()
+	h[api.HeaderNode] = s.nodeIDHeader()
+	h[api.HeaderIndex] = []string{strconv.FormatUint(idx, 10)}
+	h["Content-Type"] = headerJSON
+	return h
 }
 
 // handleRead serves POST /read: many keys, one read level, one barrier.
@@ -413,10 +419,7 @@ func (s *Service) handleRead(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	h := w.Header()
-	h[api.HeaderNode] = s.nodeIDHeader()
-	h[api.HeaderIndex] = []string{strconv.FormatUint(idx, 10)}
-	h["Content-Type"] = headerJSON
+	s.readHeaders(w, idx)
 	_, _ = w.Write(appendReadResponse(nil, req.Keys, values))
 }
 

@@ -142,17 +142,22 @@ func (c *counters) observeBatch(n int) {
 	if n > 1 {
 		c.coalescedWrites.Add(u)
 	}
-	for {
-		m := c.batchSizeMax.Load()
-		if u <= m || c.batchSizeMax.CompareAndSwap(m, u) {
-			break
-		}
-	}
+	storeMax(&c.batchSizeMax, u)
 	i := 0
 	for i < len(batchSizeBounds) && u > batchSizeBounds[i] {
 		i++
 	}
 	c.batchSizes[i].Add(1)
+}
+
+// storeMax raises a to u if u is larger, without a lock.
+func storeMax(a *atomic.Uint64, u uint64) {
+	for {
+		m := a.Load()
+		if u <= m || a.CompareAndSwap(m, u) {
+			return
+		}
+	}
 }
 
 // observeReadBatch counts one batch of n reads.
@@ -163,12 +168,7 @@ func (c *counters) observeReadBatch(n int) {
 	if n > 1 {
 		c.coalescedReads.Add(u)
 	}
-	for {
-		m := c.readBatchSizeMax.Load()
-		if u <= m || c.readBatchSizeMax.CompareAndSwap(m, u) {
-			break
-		}
-	}
+	storeMax(&c.readBatchSizeMax, u)
 }
 
 func (c *counters) snapshot() Counters {

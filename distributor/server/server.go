@@ -251,21 +251,32 @@ type keyAnswer struct {
 	Node  string  `json:"node"`
 }
 
-func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) {
+// readWrite reads and decodes the body of a write, and checks its
+// Idempotency-Key. If anything is wrong it has answered, and ok is false.
+// The decoder must copy what it keeps: the body's buffer is reused.
+func readWrite[T any](s *Server, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, error)) (req T, id string, ok bool) {
 	buf, body, err := s.readBody(w, r)
 	if err != nil {
 		s.writeError(w, r, err, nil)
-		return
+		return req, "", false
 	}
-	req, err := decodeSet(body)
-	putBody(buf, body) // req holds copies
+	req, err = decode(body)
+	putBody(buf, body)
 	if err != nil {
 		s.writeError(w, r, err, nil)
-		return
+		return req, "", false
 	}
-	id := r.Header.Get(api.HeaderWriteID)
+	id = r.Header.Get(api.HeaderWriteID)
 	if err := router.CheckWriteID(id); err != nil {
 		s.writeError(w, r, err, nil)
+		return req, "", false
+	}
+	return req, id, true
+}
+
+func (s *Server) handleSet(w http.ResponseWriter, r *http.Request) {
+	req, id, ok := readWrite(s, w, r, decodeSet)
+	if !ok {
 		return
 	}
 	res, err := s.router.Set(r.Context(), map[string]string{req.Clave: req.Valor}, id)
@@ -447,20 +458,8 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, name string) 
 // split by shard; each shard's part is applied atomically, but a write
 // spanning shards is not atomic as a whole.
 func (s *Server) handleKeySet(w http.ResponseWriter, r *http.Request) {
-	buf, body, err := s.readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err, nil)
-		return
-	}
-	pairs, err := decodePairs(body)
-	putBody(buf, body) // pairs holds copies
-	if err != nil {
-		s.writeError(w, r, err, nil)
-		return
-	}
-	id := r.Header.Get(api.HeaderWriteID)
-	if err := router.CheckWriteID(id); err != nil {
-		s.writeError(w, r, err, nil)
+	pairs, id, ok := readWrite(s, w, r, decodePairs)
+	if !ok {
 		return
 	}
 	res, err := s.router.Set(r.Context(), pairs, id)
