@@ -38,6 +38,9 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger reports progress; nil discards it.
 	Logger *slog.Logger
+	// NodeArgs and DistributorArgs are extra flags for every node and for
+	// the distributor (e.g. -pprof, to profile a benchmark row).
+	NodeArgs, DistributorArgs []string
 }
 
 // DefaultConfig is a 2×3 cluster with a 60 s bound on each start-up wait.
@@ -211,6 +214,7 @@ func (c *Cluster) startNode(nd *Node, join string) error {
 	if join != "" {
 		args = append(args, "-join", join)
 	}
+	args = append(args, c.cfg.NodeArgs...)
 	args = append(args, filepath.Join(c.cfg.Dir, "data", nd.ID))
 	p, err := startProc(c.LogDir, nd.ID, c.cfg.Hraftd, args...)
 	if err != nil {
@@ -238,6 +242,7 @@ func (c *Cluster) StartDistributor(ctx context.Context, bin string) error {
 		}
 		args = append(args, "-shard", strings.Join(addrs, ","))
 	}
+	args = append(args, c.cfg.DistributorArgs...)
 	p, err := startProc(c.LogDir, "distributor", bin, args...)
 	if err != nil {
 		return err

@@ -57,6 +57,7 @@ func run() int {
 		progress  = flag.Bool("progress", false, "Show progress bars even when stderr is not a terminal")
 		engine    = flag.String("engine", string(load.EngineRaw), "HTTP client of the load: raw (minimal HTTP/1.1, cheap like wrk) or net/http (Go's pooled client)")
 		keep      = flag.Bool("keep", false, "Keep the binaries and the nodes' data directories (logs are always kept)")
+		pprof     = flag.Bool("pprof", false, "Start the nodes and the distributor with -pprof, to profile them while a row runs (their URLs are logged)")
 	)
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), usageText)
@@ -112,7 +113,7 @@ func run() int {
 	if *progress || isTerminal(os.Stderr) {
 		opts.Progress = os.Stderr
 	}
-	rep, err := runMatrix(ctx, logger, dir, plan, opts)
+	rep, err := runMatrix(ctx, logger, dir, plan, opts, *pprof)
 	if err != nil {
 		logger.Error("matrix failed", "error", err)
 		return 1
@@ -140,7 +141,7 @@ func run() int {
 
 // runMatrix builds, starts the cluster, preloads and runs the plan. The
 // cluster is closed before it returns, whatever happens.
-func runMatrix(ctx context.Context, logger *slog.Logger, dir string, plan []suite.Workload, opts suite.Options) (suite.Report, error) {
+func runMatrix(ctx context.Context, logger *slog.Logger, dir string, plan []suite.Workload, opts suite.Options, pprof bool) (suite.Report, error) {
 	rep := suite.Report{Machine: suite.ThisMachine()}
 	root, err := cluster.ModuleRoot(ctx)
 	if err != nil {
@@ -150,6 +151,10 @@ func runMatrix(ctx context.Context, logger *slog.Logger, dir string, plan []suit
 	ccfg := cluster.DefaultConfig()
 	ccfg.Dir, ccfg.Logger = dir, logger
 	ccfg.Hraftd = filepath.Join(bin, "hraftd")
+	if pprof {
+		ccfg.NodeArgs = []string{"-pprof"}
+		ccfg.DistributorArgs = []string{"-pprof"}
+	}
 	logger.Info("building", "module", root, "into", bin)
 	if err := cluster.Build(ctx, root, ccfg.Hraftd, "."); err != nil {
 		return rep, err
