@@ -92,6 +92,8 @@ type Cluster struct {
 
 	mu    sync.Mutex
 	procs []*proc
+	// distributor and hello are set once they answer, for their PIDs.
+	distributor, hello *proc
 }
 
 // Start launches the nodes and waits until every shard has a leader with
@@ -254,7 +256,7 @@ func (c *Cluster) StartDistributor(ctx context.Context, bin string) error {
 	}); err != nil {
 		return err
 	}
-	c.DistributorURL = url
+	c.DistributorURL, c.distributor = url, p
 	c.log.Info("started distributor", "http", listen)
 	return nil
 }
@@ -278,10 +280,21 @@ func (c *Cluster) StartHello(ctx context.Context, bench string) error {
 	}); err != nil {
 		return err
 	}
-	c.HelloURL = url
+	c.HelloURL, c.hello = url, p
 	c.log.Info("started hello server", "http", listen)
 	return nil
 }
+
+// DistributorPID is the distributor's process ID, or 0 if it was not
+// started, did not answer, or has exited.
+func (c *Cluster) DistributorPID() int { return c.distributor.pid() }
+
+// HelloPID is the hello server's process ID, or 0 if it was not started,
+// did not answer, or has exited.
+func (c *Cluster) HelloPID() int { return c.hello.pid() }
+
+// Shards is the number of Raft groups.
+func (c *Cluster) Shards() int { return c.cfg.Shards }
 
 // Leader returns the node that leads shard s now.
 func (c *Cluster) Leader(ctx context.Context, s int) (*Node, error) {

@@ -52,6 +52,18 @@ func (p *proc) exited() (bool, error) {
 	}
 }
 
+// pid returns the process ID, or 0 if the process has exited: a PID
+// handed out after exit could belong to someone else.
+func (p *proc) pid() int {
+	if p == nil {
+		return 0
+	}
+	if ok, _ := p.exited(); ok {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // stop asks the process to exit (SIGTERM: nodes hand leadership over and
 // close their stores), and kills it if it has not within grace. It is safe
 // to call on a process that has already exited.

@@ -10,15 +10,7 @@ import (
 )
 
 // PID returns the node's process ID, or 0 if it is not running.
-func (n *Node) PID() int {
-	if n.proc == nil {
-		return 0
-	}
-	if ok, _ := n.proc.exited(); ok {
-		return 0
-	}
-	return n.proc.cmd.Process.Pid
-}
+func (n *Node) PID() int { return n.proc.pid() }
 
 // Restart stops nd as an operator would (SIGTERM, killed after grace),
 // starts it again on the same addresses from its data directory, and

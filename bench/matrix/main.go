@@ -207,6 +207,9 @@ func runMatrix(ctx context.Context, logger *slog.Logger, dir string, plan []suit
 	}
 	logger.Info("targets", "leader", leader.ID, "leader_http", leader.HTTP, "follower", follower.ID,
 		"follower_http", follower.HTTP, "distributor", cl.DistributorURL, "hello", cl.HelloURL)
+	if opts.CPU = cpuSampler(ctx, logger, cl); opts.CPU != nil {
+		rep.CPUMethod = cpuMethod
+	}
 
 	// Reads need their keys in place: through the distributor so each
 	// key lands in its own shard, and straight into shard 0 for the

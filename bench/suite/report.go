@@ -65,6 +65,9 @@ type Report struct {
 	Method string  `json:"method"`
 	Rows   []Row   `json:"rows"`
 	Checks []Check `json:"checks"`
+	// CPUMethod says how the rows' CPU numbers were measured, in one
+	// sentence; empty for a generic one.
+	CPUMethod string `json:"cpu_method,omitempty"`
 	// LogDir is where the processes' logs were left.
 	LogDir string `json:"log_dir,omitempty"`
 }
@@ -96,6 +99,7 @@ func (r Report) WriteMarkdown(w io.Writer) {
 			label, row.Concurrency, res.Throughput, res.ErrorCount,
 			load.FormatDuration(l.P50), load.FormatDuration(l.P90), load.FormatDuration(l.P99), load.FormatDuration(l.P999))
 	}
+	r.writeCPUTable(w)
 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| target | measured | goal | met |")

@@ -7,9 +7,11 @@ package suite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/kvraft/hraftd/api"
@@ -71,6 +73,10 @@ type Options struct {
 	// Progress receives each run's progress bar; nil for none.
 	Progress io.Writer
 	Logger   *slog.Logger
+	// CPU, when not nil, is sampled right before and right after each
+	// measured window, and each row reports where the CPU went (see CPU).
+	// A failed sample costs that row its CPU numbers, nothing else.
+	CPU CPUSampler
 }
 
 // Row is the outcome of one workload at one concurrency.
@@ -82,6 +88,8 @@ type Row struct {
 	Result *load.Result `json:"result,omitempty"`
 	// Skipped says why there is no result.
 	Skipped string `json:"skipped,omitempty"`
+	// CPU is nil without Options.CPU or when a sample failed.
+	CPU *CPU `json:"cpu,omitempty"`
 }
 
 // Run runs every workload of plan at every concurrency, in order, against
@@ -136,7 +144,9 @@ func Run(ctx context.Context, plan []Workload, endpoints map[string]Endpoint, op
 				cfg.Engine = opts.Engine
 			}
 			logger.Info("running", "workload", w.ID, "c", c, "url", ep.URL, "duration", opts.Duration)
+			cpu := startCPUWindow(opts.CPU, opts.Warmup)
 			res, err := load.Run(ctx, cfg)
+			usage, cpuErr := cpu.finish(res.OK, runtime.NumCPU())
 			if err != nil {
 				row.Skipped = err.Error()
 			} else {
@@ -144,6 +154,10 @@ func Run(ctx context.Context, plan []Workload, endpoints map[string]Endpoint, op
 				logger.Info("done", "workload", w.ID, "c", c,
 					"rps", fmt.Sprintf("%.0f", res.Throughput), "errors", res.ErrorCount,
 					"p50", load.FormatDuration(res.Latency.P50), "p99", load.FormatDuration(res.Latency.P99))
+				row.CPU = usage
+				if cpuErr != nil && !errors.Is(cpuErr, errNoWindow) {
+					logger.Warn("no CPU numbers for this row", "workload", w.ID, "c", c, "error", cpuErr)
+				}
 			}
 			rows = append(rows, row)
 		}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kvraft/hraftd/bench/cluster"
+	"github.com/kvraft/hraftd/bench/suite"
+)
+
+// userHZ is the unit of utime and stime in /proc/<pid>/stat. It is
+// USER_HZ, which Linux fixes at 100 for everything it exports to user
+// space whatever the kernel's internal HZ, so it can be a constant rather
+// than sysconf(_SC_CLK_TCK), which would need cgo. One tick is 10 ms:
+// coarse for one request, but over a 5 s row on two cores (~1000 ticks)
+// it is within about 1%.
+const userHZ = 100
+
+// cpuMethod is the sentence under the CPU table.
+const cpuMethod = "CPU: utime+stime from /proc/<pid>/stat (10 ms ticks) read right before and right after each measured window " +
+	"(warmup and settle excluded), divided by the row's successful requests; load = the matrix process (the load generator), " +
+	"leaders = each shard's leader when the cluster came up, followers = the other nodes; box busy = all that CPU ÷ (CPUs × window)."
+
+// procGroups maps a CPU table group to the PIDs whose CPU it sums.
+type procGroups map[string][]int
+
+// clusterGroups sorts the cluster's processes into the table's groups.
+// Leaders are decided once, here: they do not change during a healthy
+// benchmark, and asking again at every sample would add requests to the
+// numbers being measured. The distributor and hello server are left out
+// when they are not running.
+func clusterGroups(ctx context.Context, cl *cluster.Cluster) (procGroups, error) {
+	g := procGroups{suite.CPULoad: {os.Getpid()}}
+	leaders := map[*cluster.Node]bool{}
+	for s := range cl.Shards() {
+		nd, err := cl.Leader(ctx, s)
+		if err != nil {
+			return nil, fmt.Errorf("find shard %d's leader: %w", s, err)
+		}
+		leaders[nd] = true
+	}
+	for _, nd := range cl.Nodes {
+		pid := nd.PID()
+		if pid == 0 {
+			return nil, fmt.Errorf("node %s is not running", nd.ID)
+		}
+		group := suite.CPUFollowers
+		if leaders[nd] {
+			group = suite.CPULeaders
+		}
+		g[group] = append(g[group], pid)
+	}
+	if pid := cl.DistributorPID(); pid != 0 {
+		g[suite.CPUDistributor] = []int{pid}
+	}
+	if pid := cl.HelloPID(); pid != 0 {
+		g[suite.CPUHello] = []int{pid}
+	}
+	return g, nil
+}
+
+// sample sums each group's CPU so far. Any unreadable process fails the
+// whole sample: a group short of one process would report a wrong number
+// rather than none.
+func (g procGroups) sample() (suite.CPUTimes, error) {
+	out := suite.CPUTimes{}
+	for group, pids := range g {
+		for _, pid := range pids {
+			d, err := procCPU(pid)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", group, err)
+			}
+			out[group] += d
+		}
+	}
+	return out, nil
+}
+
+// cpuSampler is the matrix's suite.CPUSampler, or nil (no CPU table, no
+// failure) when this is not Linux or the processes' /proc entries cannot
+// be read.
+func cpuSampler(ctx context.Context, logger *slog.Logger, cl *cluster.Cluster) suite.CPUSampler {
+	if runtime.GOOS != "linux" {
+		logger.Info("no CPU table: per-process CPU comes from Linux's /proc", "os", runtime.GOOS)
+		return nil
+	}
+	g, err := clusterGroups(ctx, cl)
+	if err == nil {
+		_, err = g.sample() // fail now, once, rather than on every row
+	}
+	if err != nil {
+		logger.Warn("no CPU table", "error", err)
+		return nil
+	}
+	logger.Info("CPU groups", "pids", g)
+	return g.sample
+}
+
+// procCPU is the CPU time (user + system, all threads, children not
+// included) process pid has used since it started.
+func procCPU(pid int) (time.Duration, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/stat"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time: %w", err)
+	}
+	ticks, err := parseStatTicks(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return ticksToDuration(ticks), nil
+}
+
+// parseStatTicks returns utime + stime from a /proc/<pid>/stat line. They
+// are fields 14 and 15, counted from after the last ')': field 2, the
+// command name in parentheses, may itself hold spaces and ')' (a process
+// can name itself anything), so splitting the whole line on spaces would
+// misnumber the fields.
+func parseStatTicks(line string) (uint64, error) {
+	i := strings.LastIndexByte(line, ')')
+	if i < 0 {
+		return 0, errors.New("no ')' closing the command name")
+	}
+	// After ')' come field 3 (state) onwards, so field n is rest[n-3].
+	rest := strings.Fields(line[i+1:])
+	const utime, stime = 14 - 3, 15 - 3
+	if len(rest) <= stime {
+		return 0, fmt.Errorf("%d fields after the command name, want at least %d", len(rest), stime+1)
+	}
+	u, err := strconv.ParseUint(rest[utime], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("utime (field 14): %w", err)
+	}
+	s, err := strconv.ParseUint(rest[stime], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stime (field 15): %w", err)
+	}
+	return u + s, nil
+}
+
+func ticksToDuration(ticks uint64) time.Duration {
+	return time.Duration(ticks) * (time.Second / userHZ)
+}
