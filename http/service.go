@@ -240,11 +240,13 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSONError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", p), "")
 		}
 	}()
-	// A GET without a query string is a level=none read: a map lookup
-	// that never blocks and is never forwarded, so it needs no deadline.
-	// It is also the hottest request a node serves, and a timer context
-	// per request is a measurable share of its cost (see BENCHMARKS.md).
-	if r.Method == http.MethodGet && r.URL.RawQuery == "" {
+	// A GET without a query string, or with exactly ?level=none, is a
+	// level=none read: a map lookup that never blocks and is never
+	// forwarded, so it needs no deadline. It is also the hottest request
+	// a node serves, and a timer context per request (and the request
+	// copy WithContext makes) is a measurable share of its cost (see
+	// BENCHMARKS.md). Any other query takes the general path below.
+	if r.Method == http.MethodGet && (r.URL.RawQuery == "" || r.URL.RawQuery == levelNoneQuery) {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
@@ -253,6 +255,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(ctx)
 	s.mux.ServeHTTP(w, r)
 }
+
+// levelNoneQuery is the query string of a level=none read as clients
+// (and the distributor) send it.
+const levelNoneQuery = "level=" + api.LevelNone
 
 // fallbackMethods are the methods tried to tell a wrong method (405) from
 // an unknown path (404).
@@ -345,7 +351,7 @@ func (s *Service) writeWriteOK(w http.ResponseWriter, idx uint64) {
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	level := store.ReadNone
-	if r.URL.RawQuery != "" { // most reads have no query: skip parsing one
+	if q := r.URL.RawQuery; q != "" && q != levelNoneQuery { // the common reads: skip parsing a query
 		var err error
 		if level, err = store.ParseReadLevel(r.URL.Query().Get("level")); err != nil {
 			s.writeError(w, r, err)

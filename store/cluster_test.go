@@ -499,3 +499,31 @@ func TestGetManyLinearizable(t *testing.T) {
 	waitForValue(t, leader, "a", "2")
 	waitForLeader(t, nodes)
 }
+
+// A second store on a data directory in use must fail with a message that
+// says so, not hang on raft.db's file lock.
+func TestOpenRefusesDataDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, "node0", dir, freeAddr(t), true)
+	waitForLeader(t, []*testNode{n})
+	s, err := New(testConfig(t, "node0", dir, freeAddr(t), true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = s.Open()
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("second Open on the same data directory succeeded")
+	}
+	if !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("error = %v, want one saying raft.db is locked", err)
+	}
+	if d := time.Since(start); d > boltOpenTimeout+5*time.Second {
+		t.Fatalf("Open took %v to give up", d)
+	}
+	// The first store is unharmed.
+	if _, err := n.Set(ctxT(t), map[string]string{"still": "here"}, ""); err != nil {
+		t.Fatalf("first store after the refused open: %v", err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/kvraft/hraftd/raftnet"
 )
@@ -218,7 +219,23 @@ func (s *Store) Open() (err error) {
 		if err != nil {
 			return fmt.Errorf("snapshot store: %w", err)
 		}
-		bolt, err := raftboltdb.NewBoltStore(filepath.Join(s.cfg.Dir, "raft.db"))
+		// NoFreelistSync: bbolt then does not write its free-page list in
+		// every commit (one Raft round = one commit on every node) but
+		// rebuilds it when the file is opened, as etcd configures it.
+		// Durability is unchanged: data and meta pages are still synced
+		// before a commit returns. Measured side by side on the 2-core
+		// box: ~10% more direct writes/s at c=64 (BENCHMARKS.md).
+		bolt, err := raftboltdb.New(raftboltdb.Options{
+			Path: filepath.Join(s.cfg.Dir, "raft.db"),
+			BoltOptions: &bbolt.Options{
+				Timeout:        boltOpenTimeout,
+				NoFreelistSync: true,
+				FreelistType:   bbolt.FreelistMapType,
+			},
+		})
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return fmt.Errorf("open raft.db in %s: it is locked by another process (is another hraftd using this data directory?)", s.cfg.Dir)
+		}
 		if err != nil {
 			return fmt.Errorf("open raft.db in %s: %w", s.cfg.Dir, err)
 		}
@@ -294,6 +311,11 @@ func (s *Store) Open() (err error) {
 
 // logCacheEntries is how many recent log entries are kept in memory.
 const logCacheEntries = 128
+
+// boltOpenTimeout bounds the wait for raft.db's file lock. Without it a
+// second hraftd started on the same data directory would hang forever,
+// silently; with it, it exits saying the database is in use.
+const boltOpenTimeout = 2 * time.Second
 
 // snapshotBySize snapshots whenever SnapshotBytes of entries have been
 // applied since the last snapshot it took (raft's own, by entry count,
