@@ -94,6 +94,7 @@ type Cluster struct {
 	procs []*proc
 	// distributor and hello are set once they answer, for their PIDs.
 	distributor, hello *proc
+	extraDistributors  []*proc // StartExtraDistributor's
 }
 
 // Start launches the nodes and waits until every shard has a leader with
@@ -231,13 +232,43 @@ func (c *Cluster) startNode(nd *Node, join string) error {
 // StartDistributor starts bin as the distributor in front of every shard,
 // on a free port, and waits until it answers /status. Close stops it.
 func (c *Cluster) StartDistributor(ctx context.Context, bin string) error {
-	ports, err := FreePorts(1)
+	all := make([]int, c.cfg.Shards)
+	for s := range all {
+		all[s] = s
+	}
+	url, p, err := c.startDistributor(ctx, "distributor", bin, all)
 	if err != nil {
 		return err
 	}
+	c.DistributorURL, c.distributor = url, p
+	return nil
+}
+
+// StartExtraDistributor starts another distributor, named name, in front of
+// only the given shards (a diagnostic: e.g. write coalescing over one shard)
+// and returns its URL. Close stops it; its CPU counts as the distributor's.
+func (c *Cluster) StartExtraDistributor(ctx context.Context, name, bin string, shards []int) (string, error) {
+	for _, s := range shards {
+		if s < 0 || s >= c.cfg.Shards {
+			return "", fmt.Errorf("cluster: no shard %d (there are %d)", s, c.cfg.Shards)
+		}
+	}
+	url, p, err := c.startDistributor(ctx, name, bin, shards)
+	if err != nil {
+		return "", err
+	}
+	c.extraDistributors = append(c.extraDistributors, p)
+	return url, nil
+}
+
+func (c *Cluster) startDistributor(ctx context.Context, name, bin string, shards []int) (string, *proc, error) {
+	ports, err := FreePorts(1)
+	if err != nil {
+		return "", nil, err
+	}
 	listen := addr(ports[0])
 	args := []string{"-addr", listen}
-	for s := range c.cfg.Shards {
+	for _, s := range shards {
 		var addrs []string
 		for _, nd := range c.shard(s) {
 			addrs = append(addrs, nd.HTTP)
@@ -245,20 +276,19 @@ func (c *Cluster) StartDistributor(ctx context.Context, bin string) error {
 		args = append(args, "-shard", strings.Join(addrs, ","))
 	}
 	args = append(args, c.cfg.DistributorArgs...)
-	p, err := startProc(c.LogDir, "distributor", bin, args...)
+	p, err := startProc(c.LogDir, name, bin, args...)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	c.track(p)
 	url := "http://" + listen
-	if err := c.poll(ctx, "distributor to answer /status", p, func() error {
+	if err := c.poll(ctx, name+" to answer /status", p, func() error {
 		return c.getOK(ctx, url+"/status")
 	}); err != nil {
-		return err
+		return "", nil, err
 	}
-	c.DistributorURL, c.distributor = url, p
-	c.log.Info("started distributor", "http", listen)
-	return nil
+	c.log.Info("started distributor", "name", name, "http", listen, "shards", shards)
+	return url, p, nil
 }
 
 // StartHello starts `bench -serve-hello` (bench is the bench binary) on a
@@ -285,9 +315,17 @@ func (c *Cluster) StartHello(ctx context.Context, bench string) error {
 	return nil
 }
 
-// DistributorPID is the distributor's process ID, or 0 if it was not
-// started, did not answer, or has exited.
-func (c *Cluster) DistributorPID() int { return c.distributor.pid() }
+// DistributorPIDs are the process IDs of the running distributors: the
+// main one and any extra ones; none if none was started or all have exited.
+func (c *Cluster) DistributorPIDs() []int {
+	var pids []int
+	for _, p := range append([]*proc{c.distributor}, c.extraDistributors...) {
+		if pid := p.pid(); pid != 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
 
 // HelloPID is the hello server's process ID, or 0 if it was not started,
 // did not answer, or has exited.

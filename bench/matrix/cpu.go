@@ -57,8 +57,8 @@ func clusterGroups(ctx context.Context, cl *cluster.Cluster) (procGroups, error)
 		}
 		g[group] = append(g[group], pid)
 	}
-	if pid := cl.DistributorPID(); pid != 0 {
-		g[suite.CPUDistributor] = []int{pid}
+	if pids := cl.DistributorPIDs(); len(pids) > 0 {
+		g[suite.CPUDistributor] = pids
 	}
 	if pid := cl.HelloPID(); pid != 0 {
 		g[suite.CPUHello] = []int{pid}

@@ -35,6 +35,9 @@ to stderr. Run it from anywhere inside the repository:
   go run ./bench/matrix -d 1s -c 1,64 -only node-set,hello
 
 Workloads (-only): ` + "dist-set, node-set, dist-get-lin, node-get-none, hello" + `
+Diagnostic workloads, run only when named in -only: ` + "dist1-set" + ` (/set via a
+second distributor that knows only shard 0: write coalescing when every
+write joins one shard's batches)
 
 Flags:
 `
@@ -207,6 +210,15 @@ func runMatrix(ctx context.Context, logger *slog.Logger, dir string, plan []suit
 	}
 	logger.Info("targets", "leader", leader.ID, "leader_http", leader.HTTP, "follower", follower.ID,
 		"follower_http", follower.HTTP, "distributor", cl.DistributorURL, "hello", cl.HelloURL)
+	oneShardURL, oneShardSkip := "", distSkip
+	if distSkip == "" && wants(plan, suite.DistSetOneShard) {
+		if oneShardURL, err = cl.StartExtraDistributor(ctx, "distributor-shard0", distBin, []int{0}); err != nil {
+			oneShardSkip = "one-shard distributor did not start (logs in " + cl.LogDir + ")"
+			logger.Warn("skipping the one-shard distributor row", "error", err)
+		}
+	}
+
+	// After every process has started: the CPU groups are fixed here.
 	if opts.CPU = cpuSampler(ctx, logger, cl); opts.CPU != nil {
 		rep.CPUMethod = cpuMethod
 	}
@@ -237,11 +249,12 @@ func runMatrix(ctx context.Context, logger *slog.Logger, dir string, plan []suit
 	}
 
 	endpoints := map[string]suite.Endpoint{
-		suite.DistSet:     {URL: cl.DistributorURL, Skip: distSkip},
-		suite.NodeSet:     {URL: leader.URL()},
-		suite.DistGetLin:  {URL: cl.DistributorURL, ReadPrefix: distReads, Skip: distSkip},
-		suite.NodeGetNone: {URL: follower.URL(), ReadPrefix: nodeReads},
-		suite.Hello:       {URL: cl.HelloURL, Skip: helloSkip},
+		suite.DistSetOneShard: {URL: oneShardURL, Skip: oneShardSkip},
+		suite.DistSet:         {URL: cl.DistributorURL, Skip: distSkip},
+		suite.NodeSet:         {URL: leader.URL()},
+		suite.DistGetLin:      {URL: cl.DistributorURL, ReadPrefix: distReads, Skip: distSkip},
+		suite.NodeGetNone:     {URL: follower.URL(), ReadPrefix: nodeReads},
+		suite.Hello:           {URL: cl.HelloURL, Skip: helloSkip},
 	}
 	rep.Method = fmt.Sprintf("Each row: %s warmup, then %s measured. c closed-loop workers (one request in flight each, "+
 		"one keep-alive connection each, %s client) in the matrix process on the same machine; %d B values; every write a new key; "+
@@ -262,8 +275,9 @@ func wants(plan []suite.Workload, id string) bool {
 	return false
 }
 
-// selectPlan keeps the standard workloads named in a comma list, in the
-// standard order; an empty list keeps them all.
+// selectPlan keeps the workloads named in a comma list, standard ones
+// first in the standard order, then diagnostic ones; an empty list keeps
+// the standard ones.
 func selectPlan(only string) ([]suite.Workload, error) {
 	if strings.TrimSpace(only) == "" {
 		return suite.Standard, nil
@@ -273,7 +287,7 @@ func selectPlan(only string) ([]suite.Workload, error) {
 		want[strings.TrimSpace(id)] = true
 	}
 	var plan []suite.Workload
-	for _, w := range suite.Standard {
+	for _, w := range append(append([]suite.Workload(nil), suite.Standard...), suite.Diagnostic...) {
 		if want[w.ID] {
 			plan = append(plan, w)
 			delete(want, w.ID)

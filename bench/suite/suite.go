@@ -25,6 +25,10 @@ const (
 	DistGetLin  = "dist-get-lin"
 	NodeGetNone = "node-get-none"
 	Hello       = "hello"
+	// DistSetOneShard is a diagnostic, not in Standard: /set through a
+	// second distributor that knows only shard 0, so that every write
+	// joins the same shard's batches (see BENCHMARKS.md, target 1).
+	DistSetOneShard = "dist1-set"
 )
 
 // Workload is one line of the plan, run once per concurrency.
@@ -45,6 +49,12 @@ var Standard = []Workload{
 	{ID: DistGetLin, Label: "linearizable `GET` via distributor", Target: load.TargetDistributor, Kind: load.WorkloadGet, Level: api.LevelLinearizable},
 	{ID: NodeGetNone, Label: "`level=none` `GET` on a follower", Target: load.TargetNode, Kind: load.WorkloadGet, Level: api.LevelNone},
 	{ID: Hello, Label: "bare net/http hello (ceiling)", Target: load.TargetHello, Kind: load.WorkloadGet},
+}
+
+// Diagnostic are workloads run only when asked for by ID (matrix -only):
+// they explain a target rather than measure one.
+var Diagnostic = []Workload{
+	{ID: DistSetOneShard, Label: "`POST /set` via a distributor over shard 0 only (diagnostic)", Target: load.TargetDistributor, Kind: load.WorkloadSet},
 }
 
 // Endpoint is where one workload's requests go.
