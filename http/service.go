@@ -153,7 +153,7 @@ func (s *Service) routes() {
 	// {key...} takes the rest of the path, so both /key/a%2Fb and /key/a/b
 	// address the key "a/b".
 	s.mux.HandleFunc("POST /key", s.handleSet)
-	s.mux.HandleFunc("GET /key/{key...}", s.handleGet)
+	s.mux.HandleFunc(keyGetPattern, s.handleGet)
 	s.mux.HandleFunc("DELETE /key/{key...}", s.handleDelete)
 	s.mux.HandleFunc("POST /read", s.handleRead)
 	// Without these the mux would answer GET and DELETE /key with a
@@ -247,6 +247,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// copy WithContext makes) is a measurable share of its cost (see
 	// BENCHMARKS.md). Any other query takes the general path below.
 	if r.Method == http.MethodGet && (r.URL.RawQuery == "" || r.URL.RawQuery == levelNoneQuery) {
+		if key, ok := keyGetPath(r); ok {
+			r.Pattern = keyGetPattern // as the mux would record it
+			s.serveGet(w, r, key)
+			return
+		}
 		s.mux.ServeHTTP(w, r)
 		return
 	}
@@ -349,7 +354,12 @@ func (s *Service) writeWriteOK(w http.ResponseWriter, idx uint64) {
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("key")
+	s.serveGet(w, r, r.PathValue("key"))
+}
+
+// serveGet serves GET /key/{key}: handleGet through the mux, or straight
+// from ServeHTTP for the common reads (see keyGetPath).
+func (s *Service) serveGet(w http.ResponseWriter, r *http.Request, key string) {
 	level := store.ReadNone
 	if q := r.URL.RawQuery; q != "" && q != levelNoneQuery { // the common reads: skip parsing a query
 		var err error
