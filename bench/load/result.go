@@ -57,6 +57,43 @@ type Result struct {
 	FirstError  string  `json:"first_error,omitempty"`
 	Latency     Latency `json:"latency"`
 	Interrupted bool    `json:"interrupted,omitempty"`
+
+	// hist holds every latency behind Latency, so that results of runs of
+	// one workload can be merged (Merge) into exact percentiles.
+	hist *hist.Histogram
+}
+
+// Merge adds o, another run of the same workload, to r: counts and
+// measured time add up, latencies are those of both runs together, and
+// throughput is over both windows. The bench matrix uses it to report a
+// row measured in slices interleaved with the other rows.
+func (r *Result) Merge(o Result) {
+	r.Elapsed += o.Elapsed
+	r.OK += o.OK
+	r.Misses += o.Misses
+	r.ErrorCount += o.ErrorCount
+	if r.Errors == nil {
+		r.Errors = map[string]uint64{}
+	}
+	for k, n := range o.Errors {
+		r.Errors[k] += n
+	}
+	if r.FirstError == "" {
+		r.FirstError = o.FirstError
+	}
+	r.Interrupted = r.Interrupted || o.Interrupted
+	merged := &hist.Histogram{}
+	for _, h := range []*hist.Histogram{r.hist, o.hist} {
+		if h != nil {
+			merged.Merge(h)
+		}
+	}
+	r.hist = merged
+	r.Latency = latencyOf(merged)
+	r.Throughput = 0
+	if r.Elapsed > 0 {
+		r.Throughput = float64(r.OK) / r.Elapsed.Seconds()
+	}
 }
 
 // WriteText prints r for a person.

@@ -124,6 +124,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			res.FirstError = w.firstErr
 		}
 	}
+	res.hist = &all
 	res.Latency = latencyOf(&all)
 	if res.Elapsed > 0 {
 		res.Throughput = float64(res.OK) / res.Elapsed.Seconds()

@@ -50,7 +50,8 @@ func run() int {
 	var (
 		dur       = flag.Duration("d", 5*time.Second, "Measured duration of each row")
 		warmup    = flag.Duration("warmup", time.Second, "Unrecorded load before each row")
-		settle    = flag.Duration("settle", 500*time.Millisecond, "Pause between rows")
+		settle    = flag.Duration("settle", 250*time.Millisecond, "Pause between runs (slices)")
+		rounds    = flag.Int("rounds", 5, "Measure each row in this many slices, interleaved with the other rows at the same concurrency (1: each row in one piece, one after the other)")
 		concList  = flag.String("c", "1,16,64", "Comma-separated concurrencies")
 		only      = flag.String("only", "", "Comma-separated workload IDs to run (default: all)")
 		keys      = flag.Int("keys", 10_000, "Keys preloaded for the read rows")
@@ -69,6 +70,10 @@ func run() int {
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "matrix: unexpected arguments %q; run with -h for help\n", flag.Args())
+		return 2
+	}
+	if *rounds < 1 || *dur/time.Duration(*rounds) < 200*time.Millisecond {
+		fmt.Fprintf(os.Stderr, "matrix: -rounds %d: must be at least 1, with slices (-d ÷ -rounds) of at least 200ms\n", *rounds)
 		return 2
 	}
 	concs, err := parseInts(*concList)
@@ -110,7 +115,7 @@ func run() int {
 	}()
 
 	opts := suite.Options{
-		Concurrency: concs, Duration: *dur, Warmup: *warmup, Settle: *settle,
+		Concurrency: concs, Duration: *dur, Warmup: *warmup, Settle: *settle, Rounds: *rounds,
 		Keys: *keys, ValueSize: *valueSize, RequestTimeout: *timeout, Engine: eng, Logger: logger,
 	}
 	if *progress || isTerminal(os.Stderr) {
@@ -218,6 +223,11 @@ func runMatrix(ctx context.Context, logger *slog.Logger, dir string, plan []suit
 		}
 	}
 
+	opts.Quiesce = func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return cl.Quiesce(ctx)
+	}
 	// After every process has started: the CPU groups are fixed here.
 	if opts.CPU = cpuSampler(ctx, logger, cl); opts.CPU != nil {
 		rep.CPUMethod = cpuMethod
@@ -256,11 +266,13 @@ func runMatrix(ctx context.Context, logger *slog.Logger, dir string, plan []suit
 		suite.NodeGetNone:     {URL: follower.URL(), ReadPrefix: nodeReads},
 		suite.Hello:           {URL: cl.HelloURL, Skip: helloSkip},
 	}
-	rep.Method = fmt.Sprintf("Each row: %s warmup, then %s measured. c closed-loop workers (one request in flight each, "+
+	rep.Method = fmt.Sprintf("Each row: %s measured in %d slice(s); at each c the workloads take turns slice by slice, "+
+		"so the rows a target compares ran interleaved over the same minutes; %s warmup before a row's first slice, "+
+		"up to %s before each later one. c closed-loop workers (one request in flight each, "+
 		"one keep-alive connection each, %s client) in the matrix process on the same machine; %d B values; every write a new key; "+
 		"reads over %d preloaded keys; req/s counts successful answers only. 2 shards × 3 hraftd nodes (disk-backed, "+
-		"fsync on), distributor and hello server, all on 127.0.0.1.",
-		opts.Warmup, opts.Duration, opts.Engine, opts.ValueSize, opts.Keys)
+		"fsync on), distributor and hello server, all on 127.0.0.1; before each slice, every node has applied all its leader had committed.",
+		opts.Duration, max(opts.Rounds, 1), opts.Warmup, min(opts.Warmup, 250*time.Millisecond), opts.Engine, opts.ValueSize, opts.Keys)
 	rep.Rows = suite.Run(ctx, plan, endpoints, opts)
 	rep.Checks = suite.Checks(rep.Rows)
 	return rep, nil

@@ -66,6 +66,25 @@ func cpuOver(before, after CPUTimes, window time.Duration, ok uint64, cpus int) 
 		u.Used[g] = d
 		u.Total += d
 	}
+	u.derive(ok, cpus)
+	return u
+}
+
+// add sums o, the CPU of another slice of the same row, into u; ok is the
+// row's successful requests over all its slices so far.
+func (u *CPU) add(o *CPU, ok uint64, cpus int) {
+	u.Window += o.Window
+	for g, d := range o.Used {
+		u.Used[g] += d
+		u.Total += d
+	}
+	u.derive(ok, cpus)
+}
+
+// derive computes the per-request numbers and the busy share from Used,
+// Total and Window.
+func (u *CPU) derive(ok uint64, cpus int) {
+	u.PerRequest, u.TotalPerRequest, u.BusyPercent = nil, 0, 0
 	if ok > 0 {
 		u.PerRequest = map[string]float64{}
 		for g, d := range u.Used {
@@ -73,10 +92,9 @@ func cpuOver(before, after CPUTimes, window time.Duration, ok uint64, cpus int) 
 		}
 		u.TotalPerRequest, _ = perRequestMicros(u.Total, ok)
 	}
-	if window > 0 && cpus > 0 {
-		u.BusyPercent = 100 * float64(u.Total) / (float64(cpus) * float64(window))
+	if u.Window > 0 && cpus > 0 {
+		u.BusyPercent = 100 * float64(u.Total) / (float64(cpus) * float64(u.Window))
 	}
-	return u
 }
 
 // perRequestMicros is cpu in µs per request; false when there were no

@@ -170,3 +170,20 @@ func TestCPUJSON(t *testing.T) {
 		t.Errorf("a row without CPU numbers has a cpu key: %s", b)
 	}
 }
+
+// A row measured in slices reports the CPU of all of them over all its
+// requests.
+func TestCPUAddSlices(t *testing.T) {
+	a := cpuOver(CPUTimes{CPULoad: 0}, CPUTimes{CPULoad: 100 * time.Millisecond}, time.Second, 1000, 2)
+	b := cpuOver(CPUTimes{CPULoad: 0}, CPUTimes{CPULoad: 300 * time.Millisecond}, time.Second, 1000, 2)
+	a.add(b, 2000, 2)
+	if a.Window != 2*time.Second || a.Used[CPULoad] != 400*time.Millisecond || a.Total != 400*time.Millisecond {
+		t.Fatalf("after add: %+v", a)
+	}
+	if got := a.PerRequest[CPULoad]; got != 200 { // 400 ms over 2000 requests
+		t.Errorf("per request = %v µs, want 200", got)
+	}
+	if got := a.BusyPercent; got != 10 { // 0.4 s of CPU in 2 s on 2 CPUs
+		t.Errorf("busy = %v%%, want 10", got)
+	}
+}

@@ -83,6 +83,14 @@ type Options struct {
 	// Progress receives each run's progress bar; nil for none.
 	Progress io.Writer
 	Logger   *slog.Logger
+	// Quiesce, when not nil, is called before every run (slice) and
+	// should return once the system has finished the previous run's work
+	// (bench/matrix: every node has applied what was committed). A
+	// failure is logged and the run goes ahead.
+	Quiesce func(ctx context.Context) error
+	// Rounds > 1 measures each row in that many interleaved slices (see
+	// Run); 0 or 1 runs each row in one piece.
+	Rounds int
 	// CPU, when not nil, is sampled right before and right after each
 	// measured window, and each row reports where the CPU went (see CPU).
 	// A failed sample costs that row its CPU numbers, nothing else.
@@ -102,12 +110,18 @@ type Row struct {
 	CPU *CPU `json:"cpu,omitempty"`
 }
 
-// Run runs every workload of plan at every concurrency, in order, against
-// the endpoints keyed by workload ID. A workload with no endpoint, or one
-// marked Skip, yields skipped rows; a run that cannot start yields a
-// skipped row with the reason; the matrix goes on either way, so one
-// broken component does not cost the other rows. If ctx ends, the rows
-// not yet run are skipped as interrupted.
+// Run runs every workload of plan at every concurrency against the
+// endpoints keyed by workload ID, and returns one row per workload and
+// concurrency, in plan order. With Options.Rounds > 1 each row is measured
+// in that many slices of Duration/Rounds, and at each concurrency the
+// workloads take turns slice by slice, so that the rows a target compares
+// ran interleaved over the same minutes: on a box whose speed drifts
+// (ours does, by tens of % within minutes) their ratio then reflects the
+// code, not the moment. A workload with no endpoint, or one marked Skip,
+// yields skipped rows; a run that cannot start yields a skipped row with
+// the reason; the matrix goes on either way, so one broken component does
+// not cost the other rows. If ctx ends, what has not run is skipped as
+// interrupted, and rows cut short keep the slices they have.
 func Run(ctx context.Context, plan []Workload, endpoints map[string]Endpoint, opts Options) []Row {
 	logger := opts.Logger
 	if logger == nil {
@@ -115,65 +129,130 @@ func Run(ctx context.Context, plan []Workload, endpoints map[string]Endpoint, op
 	}
 	client := load.NewClient(maxOf(opts.Concurrency), opts.RequestTimeout)
 	defer client.CloseIdleConnections()
+	rounds := max(opts.Rounds, 1)
+	slice := opts.Duration / time.Duration(rounds)
 
-	var rows []Row
-	first := true
+	type rowKey struct {
+		id string
+		c  int
+	}
+	rows := map[rowKey]*Row{}
+	noCPU := map[rowKey]bool{} // rows with a slice whose CPU could not be sampled
 	for _, w := range plan {
 		ep, ok := endpoints[w.ID]
 		for _, c := range opts.Concurrency {
-			row := Row{ID: w.ID, Label: w.Label, Concurrency: c}
+			row := &Row{ID: w.ID, Label: w.Label, Concurrency: c}
 			switch {
 			case !ok:
 				row.Skipped = "no endpoint"
 			case ep.Skip != "":
 				row.Skipped = ep.Skip
-			case ctx.Err() != nil:
-				row.Skipped = "interrupted"
 			}
-			if row.Skipped != "" {
-				rows = append(rows, row)
-				continue
-			}
-			if !first && opts.Settle > 0 {
-				select {
-				case <-ctx.Done():
-				case <-time.After(opts.Settle):
-				}
-			}
-			first = false
-			cfg := load.DefaultConfig()
-			cfg.Target, cfg.URL, cfg.Workload, cfg.Level = w.Target, ep.URL, w.Kind, w.Level
-			cfg.Concurrency, cfg.Duration, cfg.Warmup = c, opts.Duration, opts.Warmup
-			cfg.Keys, cfg.ValueSize, cfg.RequestTimeout = opts.Keys, opts.ValueSize, opts.RequestTimeout
-			cfg.Prefix = WritePrefix(w.ID, c)
-			if w.Kind != load.WorkloadSet && ep.ReadPrefix != "" {
-				cfg.Prefix = ep.ReadPrefix
-			}
-			cfg.Progress, cfg.Client = opts.Progress, client
-			if opts.Engine != "" {
-				cfg.Engine = opts.Engine
-			}
-			logger.Info("running", "workload", w.ID, "c", c, "url", ep.URL, "duration", opts.Duration)
-			cpu := startCPUWindow(opts.CPU, opts.Warmup)
-			res, err := load.Run(ctx, cfg)
-			usage, cpuErr := cpu.finish(res.OK, runtime.NumCPU())
-			if err != nil {
-				row.Skipped = err.Error()
-			} else {
-				row.Result = &res
-				logger.Info("done", "workload", w.ID, "c", c,
-					"rps", fmt.Sprintf("%.0f", res.Throughput), "errors", res.ErrorCount,
-					"p50", load.FormatDuration(res.Latency.P50), "p99", load.FormatDuration(res.Latency.P99))
-				row.CPU = usage
-				if cpuErr != nil && !errors.Is(cpuErr, errNoWindow) {
-					logger.Warn("no CPU numbers for this row", "workload", w.ID, "c", c, "error", cpuErr)
-				}
-			}
-			rows = append(rows, row)
+			rows[rowKey{w.ID, c}] = row
 		}
 	}
-	return rows
+
+	first := true
+	for _, c := range opts.Concurrency {
+		for round := range rounds {
+			for _, w := range plan {
+				row := rows[rowKey{w.ID, c}]
+				if row.Skipped != "" {
+					continue
+				}
+				if ctx.Err() != nil {
+					if row.Result == nil {
+						row.Skipped = "interrupted"
+					}
+					continue
+				}
+				if !first && opts.Settle > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(opts.Settle):
+					}
+				}
+				first = false
+				if opts.Quiesce != nil {
+					if err := opts.Quiesce(ctx); err != nil && ctx.Err() == nil {
+						logger.Warn("the cluster did not settle before the run; running anyway", "workload", w.ID, "c", c, "error", err)
+					}
+				}
+				ep := endpoints[w.ID]
+				cfg := load.DefaultConfig()
+				cfg.Target, cfg.URL, cfg.Workload, cfg.Level = w.Target, ep.URL, w.Kind, w.Level
+				cfg.Concurrency, cfg.Duration, cfg.Warmup = c, slice, opts.Warmup
+				if round > 0 {
+					// Connections and caches were warmed by the first
+					// slice; each later one needs only its own dials.
+					cfg.Warmup = min(opts.Warmup, laterWarmup)
+				}
+				cfg.Keys, cfg.ValueSize, cfg.RequestTimeout = opts.Keys, opts.ValueSize, opts.RequestTimeout
+				cfg.Prefix = WritePrefix(w.ID, c)
+				if rounds > 1 {
+					cfg.Prefix += fmt.Sprintf("-r%d", round) // still a new key per write
+				}
+				if w.Kind != load.WorkloadSet && ep.ReadPrefix != "" {
+					cfg.Prefix = ep.ReadPrefix
+				}
+				cfg.Progress, cfg.Client = opts.Progress, client
+				if opts.Engine != "" {
+					cfg.Engine = opts.Engine
+				}
+				logger.Info("running", "workload", w.ID, "c", c, "round", fmt.Sprintf("%d/%d", round+1, rounds),
+					"url", ep.URL, "duration", slice)
+				cpu := startCPUWindow(opts.CPU, cfg.Warmup)
+				res, err := load.Run(ctx, cfg)
+				if err != nil {
+					_, _ = cpu.finish(0, 0) // stops its timer; nothing to report
+					if row.Result == nil {
+						row.Skipped = err.Error()
+					}
+					continue
+				}
+				if row.Result == nil {
+					row.Result = &res
+				} else {
+					row.Result.Merge(res)
+				}
+				usage, cpuErr := cpu.finish(res.OK, runtime.NumCPU())
+				key := rowKey{w.ID, c}
+				switch {
+				case noCPU[key]:
+				case cpuErr != nil || usage == nil:
+					// A row's CPU covers all its slices or none: per
+					// request, a missing slice would make it wrong.
+					noCPU[key], row.CPU = true, nil
+					if cpuErr != nil && !errors.Is(cpuErr, errNoWindow) {
+						logger.Warn("no CPU numbers for this row", "workload", w.ID, "c", c, "error", cpuErr)
+					}
+				case row.CPU == nil:
+					row.CPU = usage
+				default:
+					row.CPU.add(usage, row.Result.OK, runtime.NumCPU())
+				}
+				logger.Info("done", "workload", w.ID, "c", c, "round", fmt.Sprintf("%d/%d", round+1, rounds),
+					"rps", fmt.Sprintf("%.0f", res.Throughput), "errors", res.ErrorCount,
+					"p50", load.FormatDuration(res.Latency.P50), "p99", load.FormatDuration(res.Latency.P99))
+			}
+		}
+	}
+
+	var out []Row
+	for _, w := range plan {
+		for _, c := range opts.Concurrency {
+			row := rows[rowKey{w.ID, c}]
+			if row.Result == nil && row.Skipped == "" {
+				row.Skipped = "interrupted"
+			}
+			out = append(out, *row)
+		}
+	}
+	return out
 }
+
+// laterWarmup bounds the warmup of every slice of a row after its first.
+const laterWarmup = 250 * time.Millisecond
 
 // WritePrefix is the key prefix of a write row, so that every write of
 // the whole matrix goes to a key nobody wrote before.
