@@ -79,7 +79,7 @@ func TestWriteMarkdown(t *testing.T) {
 	var b strings.Builder
 	rep.WriteMarkdown(&b)
 	out := b.String()
-	for _, want := range []string{
+	requireLines(t, out,
 		"Machine: 2 CPUs (Test CPU), linux/amd64, go1.26.8, 2025-01-02 03:04 UTC.",
 		"Command: `go run ./bench/matrix`. Method.",
 		"| workload | c | req/s | errors | p50 | p90 | p99 | p99.9 |",
@@ -87,11 +87,7 @@ func TestWriteMarkdown(t *testing.T) {
 		`| dist \| set | 1 | skipped: distributor does not build: x.go:1: oops | | | | | |`,
 		"| 1. `/set` via distributor ÷ direct `POST /key`, req/s at c=64 | n/a | ≥ 2× | n/a |",
 		"- node-set, c=64: HTTP 503 from POST /key: no leader",
-	} {
-		if !strings.Contains(out, want+"\n") {
-			t.Errorf("markdown lacks the line\n%s\nin\n%s", want, out)
-		}
-	}
+	)
 	if strings.Contains(out, "more") {
 		t.Errorf("a skip reason's second line leaked into the table:\n%s", out)
 	}
@@ -118,6 +114,16 @@ func TestWritePrefixValid(t *testing.T) {
 		cfg.Prefix = WritePrefix(w.ID, 64)
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("WritePrefix(%s) = %q: %v", w.ID, cfg.Prefix, err)
+		}
+	}
+}
+
+// requireLines fails t for each of lines that is not a whole line of out.
+func requireLines(t *testing.T, out string, lines ...string) {
+	t.Helper()
+	for _, want := range lines {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("markdown lacks the line\n%s\nin\n%s", want, out)
 		}
 	}
 }
