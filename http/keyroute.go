@@ -3,8 +3,9 @@ package httpd
 import (
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
+
+	"github.com/kvraft/hraftd/internal/cleanpath"
 )
 
 // keyGetPattern is the route of a single-key read, as registered on the
@@ -22,7 +23,7 @@ const keyGetPattern = "GET /key/{key...}"
 func keyGetPath(r *http.Request) (key string, ok bool) {
 	const prefix = "/key/"
 	p := r.URL.EscapedPath()
-	if len(p) <= len(prefix) || !strings.HasPrefix(p, prefix) || !isCleanPath(p) {
+	if len(p) <= len(prefix) || !strings.HasPrefix(p, prefix) || !cleanpath.IsClean(p) {
 		return "", false
 	}
 	// Under /key/ the only route is the {key...} wildcard, which takes the
@@ -33,12 +34,4 @@ func keyGetPath(r *http.Request) (key string, ok bool) {
 		return k, true
 	}
 	return rest, true
-}
-
-// isCleanPath reports whether the mux would serve p without redirecting to
-// a cleaned path: no "." or ".." elements, no "//", and a trailing slash
-// only where it stands.
-func isCleanPath(p string) bool {
-	c := path.Clean(p)
-	return c == p || (strings.HasSuffix(p, "/") && c+"/" == p)
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/internal/cleanpath"
 	"github.com/kvraft/hraftd/internal/jsonenc"
 	"github.com/kvraft/hraftd/store"
 )
@@ -240,6 +241,13 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSONError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", p), "")
 		}
 	}()
+	// A path the mux would answer with an HTML redirect to its cleaned
+	// form ("/key/../status", "//key/x") is bad input: a JSON 400 that
+	// says how to send such a key.
+	if msg := cleanpath.Refusal(r.URL.EscapedPath()); msg != "" {
+		writeJSONError(w, http.StatusBadRequest, msg, "")
+		return
+	}
 	// A GET without a query string, or with exactly ?level=none, is a
 	// level=none read: a map lookup that never blocks and is never
 	// forwarded, so it needs no deadline. It is also the hottest request

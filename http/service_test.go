@@ -729,6 +729,26 @@ func TestBadInputNeverReachesTheStore(t *testing.T) {
 	}
 }
 
+// Paths the mux would redirect to a cleaned form get a JSON 400 instead,
+// before any handler (newFake's store fails the test if it is called).
+func TestNonCanonicalPathIsRefused(t *testing.T) {
+	for _, tc := range []struct{ method, target string }{
+		{"GET", "/key/../status"},
+		{"GET", "/key/a/./b?level=none"},
+		{"DELETE", "/key/seed0/../seed1"},
+		{"DELETE", "/key//a"},
+		{"POST", "//key"},
+		{"GET", "/status/.."},
+	} {
+		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
+			e := checkJSONError(t, serve(t, newService(t, newFake(t)), tc.method, tc.target, `{"a":"b"}`), http.StatusBadRequest)
+			if !strings.Contains(e.Error, "not canonical") || !strings.Contains(e.Error, "%2F") {
+				t.Errorf("error %q does not say the path is not canonical and how to encode", e.Error)
+			}
+		})
+	}
+}
+
 func TestBodyOverTheLimit(t *testing.T) {
 	const limit = 64
 	small := func(c *Config) { c.MaxBodyBytes = limit }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/internal/cleanpath"
 )
 
 // Router is what the HTTP API needs from the router.
@@ -179,6 +180,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.clientErrs.Add(1)
 		}
 	}()
+	// A path the mux would answer with an HTML redirect to its cleaned
+	// form ("/get/../status") is bad input: a JSON 400 that says how to
+	// send such a clave.
+	if msg := cleanpath.Refusal(r.URL.EscapedPath()); msg != "" {
+		writeJSON(cw, http.StatusBadRequest, errorBody{Error: msg})
+		return
+	}
 	// One route match per request: the mux both picks the handler and
 	// sets the path values that handlers read with r.PathValue.
 	s.mux.ServeHTTP(cw, r)
