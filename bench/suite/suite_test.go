@@ -35,7 +35,7 @@ func TestChecks(t *testing.T) {
 	}{
 		{2.25, "2.25×", "yes", false},
 		{1.2, "1.20×", "yes", false},
-		{12000, "12000 req/s (0.80× goal)", "no", true},
+		{12000, "12000 req/s (0.80× goal; 0.30× hello)", "no", true},
 		{0.75, "0.75×", "no", false},
 	}
 	if len(got) != len(want) {

@@ -73,6 +73,13 @@ func floorCheck(rows []Row, name, id string, c int, floor float64) Check {
 	}
 	ch.Value = r.Throughput
 	ch.Measured = fmt.Sprintf("%.0f req/s (%.2f× goal)", r.Throughput, r.Throughput/floor)
+	if h, ok := Find(rows, Hello, c); ok && h.Throughput > 0 {
+		// An absolute floor depends on the box and on the load's own
+		// cost; the share of the same run's hello ceiling does not (the
+		// issue's 15k/s was set against a ~67k/s hello measured with
+		// wrk: 0.22 of it).
+		ch.Measured = fmt.Sprintf("%.0f req/s (%.2f× goal; %.2f× hello)", r.Throughput, r.Throughput/floor, r.Throughput/h.Throughput)
+	}
 	ch.Met = yesNo(r.Throughput >= floor)
 	ch.Note = errorNote(r)
 	return ch
