@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# ci-deps.sh: installs what the end-to-end UI tests need beyond Go:
-# Chromium for the dashboard's browser test (distributor/browser) and newman
-# for the Postman collection (postman/). Idempotent, and quick when both are
-# already there. Run as root (CI is); uses apt-get and npm only.
+# ci-deps.sh: installs what the tests need beyond Go: Chromium for the
+# dashboard's browser test (distributor/browser), newman for the Postman
+# collection (postman/), and wrk for the bench tool's wrk engine
+# (bench/load). Idempotent, and quick when all are already there. Run as
+# root (CI is); uses apt-get and npm only.
 
 set -euo pipefail
 
@@ -13,6 +14,7 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 # keeps a WebDriver-based tool usable on the same machine.
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v npm >/dev/null || need_apt+=(npm)
+command -v wrk >/dev/null || need_apt+=(wrk)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "ci-deps: apt-get install ${need_apt[*]}"
 	export DEBIAN_FRONTEND=noninteractive
@@ -25,4 +27,4 @@ if ! command -v newman >/dev/null; then
 	npm install -g --no-audit --no-fund newman >/dev/null
 fi
 
-echo "ci-deps: $(chromium --version 2>/dev/null | head -1); newman $(newman --version)"
+echo "ci-deps: $(chromium --version 2>/dev/null | head -1); newman $(newman --version); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"

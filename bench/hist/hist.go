@@ -73,6 +73,24 @@ func (h *Histogram) Record(d time.Duration) {
 	h.sum += float64(v)
 }
 
+// RecordN adds n samples of d: for a distribution known only by its
+// quantiles (wrk's), recorded point by point with their weights.
+func (h *Histogram) RecordN(d time.Duration, n uint64) {
+	if n == 0 {
+		return
+	}
+	v := uint64(max(d, 0))
+	h.counts[bucketOf(v)] += n
+	if h.n == 0 || v < h.min {
+		h.min = v
+	}
+	if v > h.max {
+		h.max = v
+	}
+	h.n += n
+	h.sum += float64(v) * float64(n)
+}
+
 // Merge adds every sample of o to h.
 func (h *Histogram) Merge(o *Histogram) {
 	if o.n == 0 {

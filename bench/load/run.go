@@ -43,6 +43,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
+	if cfg.Engine == EngineWrk {
+		return runWrk(ctx, cfg)
+	}
 	req, err := newRequester(&cfg)
 	if err != nil {
 		return Result{}, err
@@ -65,6 +68,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	start := time.Now()
 	measureFrom := start.Add(cfg.Warmup)
 	end := measureFrom.Add(cfg.Duration)
+	if cfg.MeasureStart != nil {
+		t := time.AfterFunc(cfg.Warmup, cfg.MeasureStart)
+		defer t.Stop() // a run cut short in its warmup never starts measuring
+	}
 
 	var stopProgress func()
 	if cfg.Progress != nil {

@@ -73,7 +73,10 @@ func (g procGroups) sample() (suite.CPUTimes, error) {
 	out := suite.CPUTimes{}
 	for group, pids := range g {
 		for _, pid := range pids {
-			d, err := procCPU(pid)
+			// The load group is this process, and with -engine wrk the
+			// wrk children it has run and waited for, whose CPU the
+			// kernel adds to its cutime and cstime.
+			d, err := procCPU(pid, group == suite.CPULoad)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", group, err)
 			}
@@ -103,46 +106,51 @@ func cpuSampler(ctx context.Context, logger *slog.Logger, cl *cluster.Cluster) s
 	return g.sample
 }
 
-// procCPU is the CPU time (user + system, all threads, children not
-// included) process pid has used since it started.
-func procCPU(pid int) (time.Duration, error) {
+// procCPU is the CPU time (user + system, all threads) process pid has
+// used since it started, with that of its waited-for children if
+// children.
+func procCPU(pid int, children bool) (time.Duration, error) {
 	path := "/proc/" + strconv.Itoa(pid) + "/stat"
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, fmt.Errorf("read CPU time: %w", err)
 	}
-	ticks, err := parseStatTicks(string(b))
+	ticks, err := parseStatTicks(string(b), children)
 	if err != nil {
 		return 0, fmt.Errorf("parse %s: %w", path, err)
 	}
 	return ticksToDuration(ticks), nil
 }
 
-// parseStatTicks returns utime + stime from a /proc/<pid>/stat line. They
-// are fields 14 and 15, counted from after the last ')': field 2, the
-// command name in parentheses, may itself hold spaces and ')' (a process
-// can name itself anything), so splitting the whole line on spaces would
-// misnumber the fields.
-func parseStatTicks(line string) (uint64, error) {
+// parseStatTicks returns utime + stime from a /proc/<pid>/stat line, plus
+// cutime + cstime (the CPU of waited-for children) if children. They are
+// fields 14 to 17, counted from after the last ')': field 2, the command
+// name in parentheses, may itself hold spaces and ')' (a process can name
+// itself anything), so splitting the whole line on spaces would misnumber
+// the fields.
+func parseStatTicks(line string, children bool) (uint64, error) {
 	i := strings.LastIndexByte(line, ')')
 	if i < 0 {
 		return 0, errors.New("no ')' closing the command name")
 	}
 	// After ')' come field 3 (state) onwards, so field n is rest[n-3].
 	rest := strings.Fields(line[i+1:])
-	const utime, stime = 14 - 3, 15 - 3
-	if len(rest) <= stime {
-		return 0, fmt.Errorf("%d fields after the command name, want at least %d", len(rest), stime+1)
+	fields := []int{14, 15}
+	if children {
+		fields = append(fields, 16, 17)
 	}
-	u, err := strconv.ParseUint(rest[utime], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("utime (field 14): %w", err)
+	var total uint64
+	for _, f := range fields {
+		if len(rest) <= f-3 {
+			return 0, fmt.Errorf("%d fields after the command name, want at least %d", len(rest), f-2)
+		}
+		v, err := strconv.ParseUint(rest[f-3], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("field %d: %w", f, err)
+		}
+		total += v
 	}
-	s, err := strconv.ParseUint(rest[stime], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("stime (field 15): %w", err)
-	}
-	return u + s, nil
+	return total, nil
 }
 
 func ticksToDuration(ticks uint64) time.Duration {

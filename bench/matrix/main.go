@@ -59,7 +59,7 @@ func run() int {
 		timeout   = flag.Duration("timeout", 10*time.Second, "Deadline of each request")
 		jsonOut   = flag.Bool("json", false, "Print the report as JSON instead of markdown")
 		progress  = flag.Bool("progress", false, "Show progress bars even when stderr is not a terminal")
-		engine    = flag.String("engine", string(load.EngineRaw), "HTTP client of the load: raw (minimal HTTP/1.1, cheap like wrk) or net/http (Go's pooled client)")
+		engine    = flag.String("engine", string(load.EngineRaw), "HTTP client of the load: raw (minimal HTTP/1.1, cheap like wrk) or net/http (Go's pooled client), or wrk (the C load generator the issue's numbers were measured with, run as a child process; install it first, e.g. apt-get install wrk)")
 		keep      = flag.Bool("keep", false, "Keep the binaries and the nodes' data directories (logs are always kept)")
 		pprof     = flag.Bool("pprof", false, "Start the nodes and the distributor with -pprof, to profile them while a row runs (their URLs are logged)")
 	)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -107,12 +108,13 @@ func perRequestMicros(cpu time.Duration, requests uint64) (float64, bool) {
 }
 
 // cpuWindow takes the two samples of one measured window. The first is
-// taken by a timer when the warmup ends rather than before load.Run, so
-// that the warmup's CPU (connection set-up, first allocations) stays out
-// of the numbers just as its latencies do.
+// taken when the load run says its measured window begins
+// (load.Config.MeasureStart), so that the warmup's CPU (connection set-up,
+// first allocations, or wrk's separate warmup process) stays out of the
+// numbers just as its latencies do.
 type cpuWindow struct {
 	sample CPUSampler
-	timer  *time.Timer
+	once   sync.Once
 	done   chan struct{} // closed once the first sample is taken
 	before CPUTimes
 	at     time.Time
@@ -123,19 +125,32 @@ type cpuWindow struct {
 // was interrupted during the warmup): there is nothing to report.
 var errNoWindow = errors.New("the run ended before its measured window began")
 
-// startCPUWindow schedules the first sample for when the warmup ends; it
-// returns nil, and the row gets no CPU, when there is no sampler.
-func startCPUWindow(sample CPUSampler, warmup time.Duration) *cpuWindow {
+// newCPUWindow returns a window for sample, or nil, and the row gets no
+// CPU, when there is no sampler.
+func newCPUWindow(sample CPUSampler) *cpuWindow {
 	if sample == nil {
 		return nil
 	}
-	w := &cpuWindow{sample: sample, done: make(chan struct{})}
-	w.timer = time.AfterFunc(warmup, func() {
+	return &cpuWindow{sample: sample, done: make(chan struct{})}
+}
+
+// begin takes the first sample; it is load.Config.MeasureStart. Only the
+// first call counts.
+func (w *cpuWindow) begin() {
+	w.once.Do(func() {
 		defer close(w.done)
-		w.before, w.err = sample()
+		w.before, w.err = w.sample()
 		w.at = time.Now()
 	})
-	return w
+}
+
+// measureStart is what to hand load.Config.MeasureStart: nil without a
+// window.
+func (w *cpuWindow) measureStart() func() {
+	if w == nil {
+		return nil
+	}
+	return w.begin
 }
 
 // finish takes the second sample, right after the run, and returns the
@@ -144,10 +159,18 @@ func (w *cpuWindow) finish(ok uint64, cpus int) (*CPU, error) {
 	if w == nil {
 		return nil, nil
 	}
-	if w.timer.Stop() {
-		return nil, errNoWindow
+	select {
+	case <-w.done:
+	default:
+		// The run never began measuring (cut short in its warmup);
+		// make sure a late begin cannot sample now.
+		began := true
+		w.once.Do(func() { began = false; close(w.done) })
+		if !began {
+			return nil, errNoWindow
+		}
+		<-w.done
 	}
-	<-w.done // the first sample may still be being taken
 	if w.err != nil {
 		return nil, fmt.Errorf("CPU sample before the window: %w", w.err)
 	}

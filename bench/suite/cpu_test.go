@@ -73,7 +73,10 @@ func TestPerRequestMicros(t *testing.T) {
 }
 
 func TestCPUWindowWithoutSampler(t *testing.T) {
-	var w *cpuWindow = startCPUWindow(nil, 0)
+	var w *cpuWindow = newCPUWindow(nil)
+	if w.measureStart() != nil {
+		t.Error("a window without a sampler hands out a MeasureStart")
+	}
 	if u, err := w.finish(1, 1); u != nil || err != nil {
 		t.Errorf("finish without a sampler = %v, %v; want nil, nil", u, err)
 	}
@@ -81,12 +84,27 @@ func TestCPUWindowWithoutSampler(t *testing.T) {
 
 func TestCPUWindowEndedInWarmup(t *testing.T) {
 	called := false
-	w := startCPUWindow(func() (CPUTimes, error) { called = true; return CPUTimes{}, nil }, time.Hour)
+	w := newCPUWindow(func() (CPUTimes, error) { called = true; return CPUTimes{}, nil })
 	if u, err := w.finish(1, 1); u != nil || !errors.Is(err, errNoWindow) {
 		t.Errorf("finish during the warmup = %v, %v; want nil, errNoWindow", u, err)
 	}
+	w.begin() // too late: must not sample any more
 	if called {
 		t.Error("the sampler ran although the window never began")
+	}
+}
+
+// The window runs from MeasureStart to finish: the CPU used before it is
+// not counted.
+func TestCPUWindowFromMeasureStart(t *testing.T) {
+	var now time.Duration
+	w := newCPUWindow(func() (CPUTimes, error) { return CPUTimes{CPULoad: now}, nil })
+	now = time.Second // the warmup's CPU
+	w.measureStart()()
+	now += 300 * time.Millisecond
+	u, err := w.finish(100, 2)
+	if err != nil || u == nil || u.Used[CPULoad] != 300*time.Millisecond {
+		t.Fatalf("window = %+v, %v; want 300ms of load", u, err)
 	}
 }
 

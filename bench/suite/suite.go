@@ -201,7 +201,8 @@ func Run(ctx context.Context, plan []Workload, endpoints map[string]Endpoint, op
 				}
 				logger.Info("running", "workload", w.ID, "c", c, "round", fmt.Sprintf("%d/%d", round+1, rounds),
 					"url", ep.URL, "duration", slice)
-				cpu := startCPUWindow(opts.CPU, cfg.Warmup)
+				cpu := newCPUWindow(opts.CPU)
+				cfg.MeasureStart = cpu.measureStart()
 				res, err := load.Run(ctx, cfg)
 				if err != nil {
 					_, _ = cpu.finish(0, 0) // stops its timer; nothing to report
