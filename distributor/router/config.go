@@ -46,6 +46,11 @@ type Config struct {
 	// concurrency makes most requests dial a new connection (and leaves
 	// sockets in TIME_WAIT); size it to the expected concurrency.
 	MaxIdleConnsPerNode int
+	// ReadLinger bounds how long a shard's next batch of reads may wait
+	// for the clients of the batch that just returned to send their next
+	// reads, so that they leave together (see readbatch.go); 0 sends the
+	// next batch at once. Only after a batch of more than one read.
+	ReadLinger time.Duration
 	// Logger receives the router's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -61,6 +66,7 @@ func DefaultConfig() Config {
 		RetryMin:            25 * time.Millisecond,
 		RetryMax:            500 * time.Millisecond,
 		MaxIdleConnsPerNode: 256,
+		ReadLinger:          time.Millisecond,
 	}
 }
 
@@ -100,6 +106,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryMax < c.RetryMin {
 		return fmt.Errorf("router: RetryMax (%s) is below RetryMin (%s)", c.RetryMax, c.RetryMin)
+	}
+	if c.ReadLinger < 0 {
+		return fmt.Errorf("router: ReadLinger must not be negative, got %s", c.ReadLinger)
 	}
 	if c.MaxIdleConnsPerNode <= 0 {
 		return fmt.Errorf("router: MaxIdleConnsPerNode must be positive, got %d", c.MaxIdleConnsPerNode)

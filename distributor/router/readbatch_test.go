@@ -407,3 +407,73 @@ func TestReadBatchBounds(t *testing.T) {
 		})
 	}
 }
+
+// lineUpCohort makes shard 0 serve a batch of n reads (behind a first read
+// held alone) and returns once that batch has returned: the batcher then
+// lingers for the next n reads.
+func lineUpCohort(t *testing.T, g *fakeGroup, r *Router, n int) {
+	t.Helper()
+	var first <-chan getOutcome
+	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", api.LevelLinearizable) })
+	outs := make([]<-chan getOutcome, n)
+	for i := range outs {
+		outs[i] = getAsync(context.Background(), r, "a", api.LevelLinearizable)
+	}
+	waitFor(t, 5*time.Second, "the cohort queued", func() bool { return readsQueued(r, 0, api.LevelLinearizable) == n })
+	release()
+	for _, ch := range append(outs, first) {
+		if o := <-ch; o.err != nil || o.res.Value != "1" {
+			t.Fatalf("Get = %+v, %v", o.res, o.err)
+		}
+	}
+	if batches, _ := g.readBatches(); len(batches) != 1 || len(batches[0]) != 1 {
+		t.Fatalf("after the cohort's batch the node saw %v, want one POST /read", batches)
+	}
+}
+
+// After a batch of n reads returns, the next n reads leave together, even
+// though the first of them finds nothing in flight: without the linger it
+// would be sent alone and the rest in a second batch.
+func TestReadCohortLeavesTogether(t *testing.T) {
+	g := newFakeGroup(t, "n", 3, 0)
+	cfg := testConfig(t, g.addrs())
+	cfg.ReadLinger = time.Hour // only the cohort ends the wait
+	r := startRouter(t, cfg)
+	g.put(map[string]string{"a": "1"})
+	const n = 8
+	lineUpCohort(t, g, r, n)
+
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if res, err := r.Get(context.Background(), "a", api.LevelLinearizable); err != nil || res.Value != "1" {
+				t.Errorf("Get = %+v, %v", res, err)
+			}
+		})
+	}
+	wg.Wait()
+	batches, gets := g.readBatches()
+	if len(batches) != 2 || gets != 1 {
+		t.Fatalf("node saw POST /read batches %v and %d GETs; want the cohort's second batch as one POST /read", batches, gets)
+	}
+	if c := r.Status().Counters; c.ReadBatchSizeMax != n || c.ReadBatches != 3 {
+		t.Errorf("counters = %+v; want 3 batches (1, %d, %d)", c, n, n)
+	}
+}
+
+// When fewer reads come back than the last batch held, the linger ends at
+// its bound and the reads that did come are served.
+func TestReadLingerIsBounded(t *testing.T) {
+	g := newFakeGroup(t, "n", 3, 0)
+	cfg := testConfig(t, g.addrs())
+	cfg.ReadLinger = 20 * time.Millisecond
+	r := startRouter(t, cfg)
+	g.put(map[string]string{"a": "1"})
+	lineUpCohort(t, g, r, 8)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if res, err := r.Get(ctx, "a", api.LevelLinearizable); err != nil || res.Value != "1" {
+		t.Fatalf("a read after a cohort that did not come back: %+v, %v", res, err)
+	}
+}
