@@ -41,6 +41,17 @@ import (
 //     attempt's outcome was unknown, and then the batch is not split but
 //     fails whole, as an unbatched write would).
 //
+// Cohorts. With one batch in flight, steady load splits a shard's clients
+// into two halves that take turns: one half's batch commits while the
+// other half queues. So after a batch of n > 1 writes returns, the next
+// waits until its n writers have written again as well (n plus those
+// already queued, at most maxBatchWrites), or Config.WriteLinger (2 ms)
+// has passed: one fuller batch, one Raft round instead of two. Measured
+// side by side on our 2-core box: +10-20% writes/s through the
+// distributor at c=16 and c=64 (BENCHMARKS.md). A lone writer never waits
+// (its batches are of one); a write still joins only a batch sent after
+// it was queued, so every guarantee above holds.
+//
 // Writes with a client-supplied Idempotency-Key are never merged: their ID
 // must name exactly their own write. Deletes are not batched.
 const (
@@ -88,7 +99,8 @@ type pendingWrite struct {
 type batcher struct {
 	mu       sync.Mutex
 	queue    []*pendingWrite // waiting for a slot, oldest first
-	inFlight int             // batches being sent
+	inFlight int             // batches being sent, or lingering
+	cohort
 }
 
 // coalescible reports whether pairs can be merged into a batch: its keys
@@ -138,6 +150,7 @@ func (r *Router) setCoalesced(ctx context.Context, s int, pairs map[string]strin
 	b := &r.batchers[s]
 	b.mu.Lock()
 	b.queue = append(b.queue, pw)
+	b.arrived(len(b.queue))
 	var batch []*pendingWrite
 	if b.inFlight < maxBatchesInFlight {
 		b.inFlight++
@@ -253,6 +266,11 @@ func (r *Router) runBatches(s int, batch []*pendingWrite) {
 	r.sendBatch(s, batch)
 	b := &r.batchers[s]
 	b.mu.Lock()
+	if len(batch) > 1 && r.cfg.WriteLinger > 0 {
+		// The writers just answered will write again in a moment: wait
+		// for them as well as for those already queued.
+		b.waitLocked(&b.mu, min(len(batch)+len(b.queue), maxBatchWrites), r.cfg.WriteLinger)
+	}
 	next := b.take()
 	if next == nil {
 		b.inFlight--

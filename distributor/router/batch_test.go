@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -396,5 +397,75 @@ func TestRefusalAfterAnAmbiguousAttemptIsNotSplit(t *testing.T) {
 	}
 	if got, want := g.pairsApplied(), maxBatchesInFlight+2; got != want {
 		t.Fatalf("%d keys applied, want %d (the batch once, never resent apart)", got, want)
+	}
+}
+
+// After a batch of n writes returns, the next batch waits for those n
+// writers to write again: their n writes leave as one batch, although the
+// first of them finds no batch in flight (without the linger it would go
+// alone and the rest behind it).
+func TestWriteCohortLeavesTogether(t *testing.T) {
+	g := newFakeGroup(t, "n", 3, 0)
+	cfg := testConfig(t, g.addrs())
+	cfg.WriteLinger = time.Hour // only the cohort ends the wait
+	r := startRouter(t, cfg)
+	slotErrs := make(chan error, maxBatchesInFlight)
+	gt := blockSlots(t, g, 0, r, 0, slotErrs)
+	const n = 8
+	outs := make([]<-chan setOutcome, n)
+	for i := range n {
+		outs[i] = setAsync(t, r, fmt.Sprintf("a%d", i), "v", i+1)
+	}
+	close(gt.release)
+	for _, ch := range outs {
+		if o := <-ch; o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	if err := <-slotErrs; err != nil {
+		t.Fatal(err)
+	}
+
+	// The same n writers write again, concurrently.
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := r.Set(context.Background(), map[string]string{fmt.Sprintf("b%d", i): "v"}, ""); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := len(g.postBodies()); got != maxBatchesInFlight+2 {
+		t.Fatalf("%d POST /key, want %d: the slot's, the first cohort's and the second cohort's as one", got, maxBatchesInFlight+2)
+	}
+	if c := r.Status().Counters; c.BatchSizeMax != n || c.Batches != maxBatchesInFlight+2 {
+		t.Errorf("counters = %+v", c)
+	}
+}
+
+// When the writers just answered do not come back, the linger ends at its
+// bound and a lone later write is served.
+func TestWriteLingerIsBounded(t *testing.T) {
+	g := newFakeGroup(t, "n", 3, 0)
+	cfg := testConfig(t, g.addrs())
+	cfg.WriteLinger = 20 * time.Millisecond
+	r := startRouter(t, cfg)
+	slotErrs := make(chan error, maxBatchesInFlight)
+	gt := blockSlots(t, g, 0, r, 0, slotErrs)
+	outs := []<-chan setOutcome{setAsync(t, r, "a", "v", 1), setAsync(t, r, "b", "v", 2)}
+	close(gt.release)
+	for _, ch := range outs {
+		if o := <-ch; o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := r.Set(ctx, map[string]string{"c": "v"}, ""); err != nil {
+		t.Fatalf("a write after a cohort that did not come back: %v", err)
+	}
+	if v, ok := g.value("c"); !ok || v != "v" {
+		t.Fatalf("c = %q, %v", v, ok)
 	}
 }

@@ -51,6 +51,10 @@ type Config struct {
 	// reads, so that they leave together (see readbatch.go); 0 sends the
 	// next batch at once. Only after a batch of more than one read.
 	ReadLinger time.Duration
+	// WriteLinger is the same bound for a shard's next batch of writes,
+	// which waits for the writers just answered as well as for those
+	// already queued (see batch.go); 0 sends it at once.
+	WriteLinger time.Duration
 	// Logger receives the router's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -67,6 +71,7 @@ func DefaultConfig() Config {
 		RetryMax:            500 * time.Millisecond,
 		MaxIdleConnsPerNode: 256,
 		ReadLinger:          time.Millisecond,
+		WriteLinger:         2 * time.Millisecond,
 	}
 }
 
@@ -107,8 +112,8 @@ func (c Config) Validate() error {
 	if c.RetryMax < c.RetryMin {
 		return fmt.Errorf("router: RetryMax (%s) is below RetryMin (%s)", c.RetryMax, c.RetryMin)
 	}
-	if c.ReadLinger < 0 {
-		return fmt.Errorf("router: ReadLinger must not be negative, got %s", c.ReadLinger)
+	if c.ReadLinger < 0 || c.WriteLinger < 0 {
+		return fmt.Errorf("router: ReadLinger and WriteLinger must not be negative, got %s and %s", c.ReadLinger, c.WriteLinger)
 	}
 	if c.MaxIdleConnsPerNode <= 0 {
 		return fmt.Errorf("router: MaxIdleConnsPerNode must be positive, got %d", c.MaxIdleConnsPerNode)

@@ -96,10 +96,7 @@ type readBatcher struct {
 	mu       sync.Mutex
 	queue    []*pendingRead // waiting for the batch in flight, oldest first
 	inFlight bool           // a batch is in flight, or the next one is lingering
-	// want, while the next batch lingers, is how many queued reads end
-	// the wait; the read that makes the queue that long closes wake.
-	want int
-	wake chan struct{}
+	cohort
 }
 
 // readBatcherFor returns the batcher of shard s for level, or nil if reads
@@ -120,10 +117,7 @@ func (r *Router) getCoalesced(ctx context.Context, b *readBatcher, s int, key, l
 	pr.deadline, _ = ctx.Deadline()
 	b.mu.Lock()
 	b.queue = append(b.queue, pr)
-	if b.want > 0 && len(b.queue) >= b.want {
-		close(b.wake)
-		b.want = 0
-	}
+	b.arrived(len(b.queue))
 	var batch []*pendingRead
 	if !b.inFlight {
 		b.inFlight = true
@@ -193,22 +187,6 @@ func (b *readBatcher) take() []*pendingRead {
 	return batch
 }
 
-// lingerLocked waits, with b.mu held on entry and on return, until n reads
-// are queued or d has passed (see Cohorts above).
-func (b *readBatcher) lingerLocked(n int, d time.Duration) {
-	b.want, b.wake = n, make(chan struct{})
-	wake := b.wake
-	b.mu.Unlock()
-	t := time.NewTimer(d)
-	select {
-	case <-wake:
-	case <-t.C:
-	}
-	t.Stop()
-	b.mu.Lock()
-	b.want = 0
-}
-
 // remove takes pr out of the queue, reporting whether it was there (and so
 // was never sent).
 func (b *readBatcher) remove(pr *pendingRead) bool {
@@ -230,7 +208,7 @@ func (r *Router) runReadBatches(b *readBatcher, s int, level string, batch []*pe
 	r.sendReadBatch(s, level, batch)
 	b.mu.Lock()
 	if len(batch) > 1 && r.cfg.ReadLinger > 0 && len(b.queue) < len(batch) {
-		b.lingerLocked(len(batch), r.cfg.ReadLinger)
+		b.waitLocked(&b.mu, len(batch), r.cfg.ReadLinger)
 	}
 	next := b.take()
 	if next == nil {

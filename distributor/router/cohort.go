@@ -1,0 +1,40 @@
+package router
+
+import (
+	"sync"
+	"time"
+)
+
+// cohort lets a batcher hold its next batch until the clients of the batch
+// that just returned have sent their next requests (see "Cohorts" in
+// readbatch.go and batch.go). Its fields are guarded by the batcher's
+// mutex.
+type cohort struct {
+	want int           // while waiting: how many queued requests end the wait
+	wake chan struct{} // closed by the request that makes the queue that long
+}
+
+// arrived is called, with the batcher's mutex held, after a request joined
+// a queue now queued long.
+func (c *cohort) arrived(queued int) {
+	if c.want > 0 && queued >= c.want {
+		close(c.wake)
+		c.want = 0
+	}
+}
+
+// waitLocked waits, with mu held on entry and on return, until n requests
+// are queued or d has passed.
+func (c *cohort) waitLocked(mu *sync.Mutex, n int, d time.Duration) {
+	c.want, c.wake = n, make(chan struct{})
+	wake := c.wake
+	mu.Unlock()
+	t := time.NewTimer(d)
+	select {
+	case <-wake:
+	case <-t.C:
+	}
+	t.Stop()
+	mu.Lock()
+	c.want = 0
+}
