@@ -49,8 +49,10 @@ import (
 // Cohorts. Under steady load the clients of the batch that just returned
 // send their next reads a moment later, and sending whatever is queued at
 // once splits them into a small batch now and another behind it. So after
-// a batch of n > 1 reads returns, the next one waits until n reads are
-// queued, or Config.ReadLinger (1 ms) has passed, whichever comes first.
+// a batch of n > 1 reads returns, the next one waits until the reads
+// already queued and the share of those n readers that read from this
+// shard again (n/shards, see cohortShare) are queued, or until
+// Config.ReadLinger (1 ms) has passed, whichever comes first.
 // Fewer, fuller batches mean fewer leadership rounds: on our 2-core box,
 // +15-30% reads/s at c=16 and c=64 with lower p50s (BENCHMARKS.md). A
 // lone client never waits (its batches are of one), and the wait changes
@@ -206,9 +208,18 @@ func (b *readBatcher) remove(pr *pendingRead) bool {
 // has its answer and must not wait for others'), or marks the batcher idle.
 func (r *Router) runReadBatches(b *readBatcher, s int, level string, batch []*pendingRead) {
 	r.sendReadBatch(s, level, batch)
+	// As for writes (runBatches): the next batch waits for those queued
+	// and for the share of the readers about to be answered that read
+	// from this shard again, the queue measured before they are answered.
 	b.mu.Lock()
-	if len(batch) > 1 && r.cfg.ReadLinger > 0 && len(b.queue) < len(batch) {
-		b.waitLocked(&b.mu, len(batch), r.cfg.ReadLinger)
+	want := min(len(b.queue)+r.cohortShare(len(batch)), maxReadBatchKeys)
+	b.mu.Unlock()
+	for _, pr := range batch {
+		close(pr.done)
+	}
+	b.mu.Lock()
+	if len(batch) > 1 && r.cfg.ReadLinger > 0 && len(b.queue) < want {
+		b.waitLocked(&b.mu, want, r.cfg.ReadLinger)
 	}
 	next := b.take()
 	if next == nil {
@@ -222,7 +233,8 @@ func (r *Router) runReadBatches(b *readBatcher, s int, level string, batch []*pe
 
 // sendReadBatch reads batch's keys with one request, retried as forward
 // retries any read until the earliest deadline of its members, and sets
-// every member's result. A batch of one is a plain GET /key/{k}.
+// every member's result; runReadBatches then hands the results out. A
+// batch of one is a plain GET /key/{k}.
 func (r *Router) sendReadBatch(s int, level string, batch []*pendingRead) {
 	var deadline time.Time
 	for _, pr := range batch {
@@ -242,7 +254,6 @@ func (r *Router) sendReadBatch(s int, level string, batch []*pendingRead) {
 	if len(batch) == 1 {
 		pr := batch[0]
 		pr.res, pr.err = r.getOne(ctx, s, pr.key, level)
-		close(pr.done)
 		return
 	}
 	keys := make([]string, 0, len(batch))
@@ -300,7 +311,6 @@ func (r *Router) sendReadBatch(s int, level string, batch []*pendingRead) {
 		} else {
 			pr.res = GetResult{Result: res, Value: ans.Values[pr.key], Found: found}
 		}
-		close(pr.done)
 	}
 }
 
@@ -310,10 +320,7 @@ func (r *Router) sendReadBatch(s int, level string, batch []*pendingRead) {
 func (r *Router) getEach(ctx context.Context, s int, level string, batch []*pendingRead) {
 	var wg sync.WaitGroup
 	for _, pr := range batch {
-		wg.Go(func() {
-			pr.res, pr.err = r.getOne(ctx, s, pr.key, level)
-			close(pr.done)
-		})
+		wg.Go(func() { pr.res, pr.err = r.getOne(ctx, s, pr.key, level) })
 	}
 	wg.Wait()
 }
@@ -323,6 +330,5 @@ func (r *Router) failReads(batch []*pendingRead, err error) {
 	r.stats.failed.Add(uint64(len(batch)))
 	for _, pr := range batch {
 		pr.err = err
-		close(pr.done)
 	}
 }
