@@ -256,7 +256,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// BENCHMARKS.md). Any other query takes the general path below.
 	if r.Method == http.MethodGet && (r.URL.RawQuery == "" || r.URL.RawQuery == levelNoneQuery) {
 		if key, ok := keyGetPath(r); ok {
-			r.Pattern = keyGetPattern // as the mux would record it
+			r.Pattern = keyGetPattern // as the mux would record it (r.PathValue is not set: serveGet takes the key)
 			s.serveGet(w, r, key)
 			return
 		}

@@ -76,6 +76,10 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "matrix: -rounds %d: must be at least 1, with slices (-d ÷ -rounds) of at least 200ms\n", *rounds)
 		return 2
 	}
+	if *engine == string(load.EngineWrk) && *dur/time.Duration(*rounds) < time.Second {
+		fmt.Fprintf(os.Stderr, "matrix: -engine wrk runs whole seconds: -d ÷ -rounds must be at least 1s (got %s)\n", *dur/time.Duration(*rounds))
+		return 2
+	}
 	concs, err := parseInts(*concList)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "matrix: -c:", err)
