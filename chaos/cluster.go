@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/internal/freeport"
 )
 
 // Binaries are the built programs a cluster runs.
@@ -117,30 +118,6 @@ type Cluster struct {
 	closeOnce sync.Once
 }
 
-// freePorts returns n distinct TCP ports on 127.0.0.1 that were free a
-// moment ago. All n listeners are held open until every port is chosen, so
-// the ports are distinct; they are then closed for the processes to bind.
-// A node must keep its ports across restarts (Raft stores its address in
-// the log), which is why the harness cannot simply hand it port 0.
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		lns = append(lns, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // StartCluster starts the nodes (the first of each shard founds it, the
 // others join it) and the distributor, and waits until every shard has a
 // leader that all its nodes agree on. On error, everything it started is
@@ -167,7 +144,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error
 			return nil, err
 		}
 	}
-	ports, err := freePorts(cfg.Shards*cfg.NodesPerShard*2 + 1)
+	ports, err := freeport.Ports(cfg.Shards*cfg.NodesPerShard*2 + 1)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	neturl "net/url"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/internal/freeport"
 )
 
 // Config says what to start.
@@ -458,31 +458,11 @@ func (c *Cluster) poll(ctx context.Context, what string, p *proc, cond func() er
 	}
 }
 
-// FreePorts returns n distinct free TCP ports on 127.0.0.1. All n
-// listeners are held open until every port is chosen, so the kernel
-// cannot hand the same port out twice; another program may still take one
-// in the moment between closing and our child binding it, in which case
-// that child fails to start and Start says so.
-func FreePorts(n int) ([]int, error) {
-	lns := make([]net.Listener, 0, n)
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+// FreePorts returns n distinct free TCP ports on 127.0.0.1 (see
+// freeport.Ports).
+func FreePorts(n int) ([]int, error) { return freeport.Ports(n) }
 
-func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+func addr(port int) string { return freeport.Addr(port) }
 
 // WaitKey waits until nd itself (level=none: no forwarding, no leader
 // round) holds key, which tells that a follower has applied a preload up

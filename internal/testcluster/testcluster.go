@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/internal/freeport"
 )
 
 // Proc is one running process of the cluster.
@@ -137,22 +137,16 @@ func build(t testing.TB, dir string) (hraftd, dist string) {
 	return hraftd, dist
 }
 
-// freeAddrs returns n distinct free 127.0.0.1 addresses: all are held open
-// at once so that they are distinct, then released for the processes.
+// freeAddrs returns n distinct free 127.0.0.1 addresses (freeport.Ports).
 func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	var lns []net.Listener
-	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
+	ports, err := freeport.Ports(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, ln := range lns {
-		ln.Close()
+	addrs := make([]string, n)
+	for i, p := range ports {
+		addrs[i] = freeport.Addr(p)
 	}
 	return addrs
 }
