@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvraft/hraftd/internal/cleanpath"
 	"github.com/kvraft/hraftd/store"
 )
 
@@ -52,7 +53,13 @@ func checkKeyGetPath(t testing.TB, target string) (claimed bool) {
 	if r == nil {
 		return false
 	}
-	key, ok := keyGetPath(r)
+	// As ServeHTTP: a path that is not clean is refused before routing
+	// and never reaches keyGetPath.
+	p := r.URL.EscapedPath()
+	if cleanpath.Refusal(p) != "" {
+		return false
+	}
+	key, ok := keyGetPath(p)
 	if !ok {
 		return false
 	}

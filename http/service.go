@@ -244,7 +244,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A path the mux would answer with an HTML redirect to its cleaned
 	// form ("/key/../status", "//key/x") is bad input: a JSON 400 that
 	// says how to send such a key.
-	if msg := cleanpath.Refusal(r.URL.EscapedPath()); msg != "" {
+	escaped := r.URL.EscapedPath()
+	if msg := cleanpath.Refusal(escaped); msg != "" {
 		writeJSONError(w, http.StatusBadRequest, msg, "")
 		return
 	}
@@ -255,7 +256,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// copy WithContext makes) is a measurable share of its cost (see
 	// BENCHMARKS.md). Any other query takes the general path below.
 	if r.Method == http.MethodGet && (r.URL.RawQuery == "" || r.URL.RawQuery == levelNoneQuery) {
-		if key, ok := keyGetPath(r); ok {
+		if key, ok := keyGetPath(escaped); ok {
 			r.Pattern = keyGetPattern // as the mux would record it (r.PathValue is not set: serveGet takes the key)
 			s.serveGet(w, r, key)
 			return

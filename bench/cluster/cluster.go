@@ -127,7 +127,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	}
 
 	n := cfg.Shards * cfg.PerShard
-	ports, err := FreePorts(2 * n)
+	ports, err := freeport.Ports(2 * n)
 	if err != nil {
 		return c, err
 	}
@@ -262,7 +262,7 @@ func (c *Cluster) StartExtraDistributor(ctx context.Context, name, bin string, s
 }
 
 func (c *Cluster) startDistributor(ctx context.Context, name, bin string, shards []int) (string, *proc, error) {
-	ports, err := FreePorts(1)
+	ports, err := freeport.Ports(1)
 	if err != nil {
 		return "", nil, err
 	}
@@ -294,7 +294,7 @@ func (c *Cluster) startDistributor(ctx context.Context, name, bin string, shards
 // StartHello starts `bench -serve-hello` (bench is the bench binary) on a
 // free port and waits until it answers. Close stops it.
 func (c *Cluster) StartHello(ctx context.Context, bench string) error {
-	ports, err := FreePorts(1)
+	ports, err := freeport.Ports(1)
 	if err != nil {
 		return err
 	}
@@ -457,10 +457,6 @@ func (c *Cluster) poll(ctx context.Context, what string, p *proc, cond func() er
 		}
 	}
 }
-
-// FreePorts returns n distinct free TCP ports on 127.0.0.1 (see
-// freeport.Ports).
-func FreePorts(n int) ([]int, error) { return freeport.Ports(n) }
 
 func addr(port int) string { return freeport.Addr(port) }
 

@@ -6,20 +6,6 @@ import (
 	"testing"
 )
 
-func TestFreePortsDistinct(t *testing.T) {
-	ports, err := FreePorts(14)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[int]bool{}
-	for _, p := range ports {
-		if p <= 0 || seen[p] {
-			t.Fatalf("ports %v: %d is invalid or repeated", ports, p)
-		}
-		seen[p] = true
-	}
-}
-
 func TestLogTail(t *testing.T) {
 	dir := t.TempDir()
 	p := &proc{logPath: filepath.Join(dir, "n.log")}

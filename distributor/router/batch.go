@@ -266,20 +266,14 @@ func (b *batcher) remove(pw *pendingWrite) bool {
 func (r *Router) runBatches(s int, batch []*pendingWrite) {
 	r.sendBatch(s, batch)
 	b := &r.batchers[s]
-	// The writers about to be answered will write again in a moment, and
-	// about 1/shards of them to this shard: the next batch waits for
-	// their share as well as for those already queued. The queue is
-	// measured before they are answered, so none is counted twice.
-	b.mu.Lock()
-	want := min(len(b.queue)+r.cohortShare(len(batch)), maxBatchWrites)
-	b.mu.Unlock()
-	for _, pw := range batch {
-		close(pw.done)
-	}
-	b.mu.Lock()
-	if len(batch) > 1 && r.cfg.WriteLinger > 0 && len(b.queue) < want {
-		b.waitLocked(&b.mu, want, r.cfg.WriteLinger)
-	}
+	// The writers answered now write again in a moment, about 1/shards
+	// of them to this shard: the next batch waits for their share.
+	b.answerThenLinger(&b.mu, func() int { return len(b.queue) }, len(batch), r.cohortShare(len(batch)),
+		maxBatchWrites, r.cfg.WriteLinger, func() {
+			for _, pw := range batch {
+				close(pw.done)
+			}
+		})
 	next := b.take()
 	if next == nil {
 		b.inFlight--

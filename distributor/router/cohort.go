@@ -38,3 +38,21 @@ func (c *cohort) waitLocked(mu *sync.Mutex, n int, d time.Duration) {
 	mu.Lock()
 	c.want = 0
 }
+
+// answerThenLinger answers a batch of n that has returned, then, if n > 1
+// and d > 0, holds the next batch as "Cohorts" (batch.go, readbatch.go)
+// says: until queued() reaches what was queued before the answer plus
+// share (the part of the n answered clients expected back on this shard),
+// capped at limit, or until d has passed. The queue is measured before the
+// answer so that no client is counted twice. mu guards the queue and c; it
+// is held on return, for the caller to take the next batch.
+func (c *cohort) answerThenLinger(mu *sync.Mutex, queued func() int, n, share, limit int, d time.Duration, answer func()) {
+	mu.Lock()
+	want := min(queued()+share, limit)
+	mu.Unlock()
+	answer()
+	mu.Lock()
+	if n > 1 && d > 0 && queued() < want {
+		c.waitLocked(mu, want, d)
+	}
+}

@@ -208,19 +208,12 @@ func (b *readBatcher) remove(pr *pendingRead) bool {
 // has its answer and must not wait for others'), or marks the batcher idle.
 func (r *Router) runReadBatches(b *readBatcher, s int, level string, batch []*pendingRead) {
 	r.sendReadBatch(s, level, batch)
-	// As for writes (runBatches): the next batch waits for those queued
-	// and for the share of the readers about to be answered that read
-	// from this shard again, the queue measured before they are answered.
-	b.mu.Lock()
-	want := min(len(b.queue)+r.cohortShare(len(batch)), maxReadBatchKeys)
-	b.mu.Unlock()
-	for _, pr := range batch {
-		close(pr.done)
-	}
-	b.mu.Lock()
-	if len(batch) > 1 && r.cfg.ReadLinger > 0 && len(b.queue) < want {
-		b.waitLocked(&b.mu, want, r.cfg.ReadLinger)
-	}
+	b.answerThenLinger(&b.mu, func() int { return len(b.queue) }, len(batch), r.cohortShare(len(batch)),
+		maxReadBatchKeys, r.cfg.ReadLinger, func() {
+			for _, pr := range batch {
+				close(pr.done)
+			}
+		})
 	next := b.take()
 	if next == nil {
 		b.inFlight = false

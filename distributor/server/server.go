@@ -402,18 +402,10 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 			level = l
 		}
 	}
-	if err := router.CheckLevel(level); err != nil {
-		s.writeError(w, r, err, nil)
+	res, ok := s.read(w, r, key, level)
+	if !ok {
 		return
 	}
-	res, err := s.router.Get(r.Context(), key, level)
-	s.metrics.forward("get", okResult(res.Result, err), err)
-	if err != nil {
-		s.writeError(w, r, err, nil)
-		return
-	}
-	setResultHeaders(w, res.Result)
-	setFoundHeader(w, res.Found)
 	if !res.Found {
 		writeJSON(w, http.StatusNotFound, errorBody{
 			Error: fmt.Sprintf("key %q not found (shard %d, read at level %s on %s)", key, res.Shard, level, res.Node),
@@ -492,20 +484,30 @@ func (s *Server) handleKeyGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err, nil)
 		return
 	}
-	level := r.URL.Query().Get("level")
+	res, ok := s.read(w, r, key, r.URL.Query().Get("level"))
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{key: res.Value})
+}
+
+// read is the part both GET routes share: check the level, read key
+// through the router, count it, and either set the answer's headers (ok)
+// or write the error.
+func (s *Server) read(w http.ResponseWriter, r *http.Request, key, level string) (router.GetResult, bool) {
 	if err := router.CheckLevel(level); err != nil {
 		s.writeError(w, r, err, nil)
-		return
+		return router.GetResult{}, false
 	}
 	res, err := s.router.Get(r.Context(), key, level)
 	s.metrics.forward("get", okResult(res.Result, err), err)
 	if err != nil {
 		s.writeError(w, r, err, nil)
-		return
+		return router.GetResult{}, false
 	}
 	setResultHeaders(w, res.Result)
 	setFoundHeader(w, res.Found)
-	writeJSON(w, http.StatusOK, map[string]string{key: res.Value})
+	return res, true
 }
 
 func (s *Server) handleKeyDelete(w http.ResponseWriter, r *http.Request) {

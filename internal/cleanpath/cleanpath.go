@@ -1,10 +1,10 @@
 // Package cleanpath says whether a request path is one net/http's ServeMux
 // serves as it is. The mux answers any other path ("." or ".." elements,
 // "//") with an HTML redirect to its cleaned form; the node and the
-// distributor answer it with a JSON 400 instead (Refusal), so that bad
-// input always gets a JSON error, and the node's direct key route
-// (http/keyroute.go) uses IsClean to take only what the mux would route
-// unchanged.
+// distributor answer it with a JSON 400 instead (Refusal), before routing,
+// so that bad input always gets a JSON error, and so that the node's
+// direct key route (http/keyroute.go) only ever sees paths the mux would
+// route unchanged.
 package cleanpath
 
 import (
