@@ -45,6 +45,13 @@ the others with -join pointing at any running member's HTTP address:
 Flags:
 `
 
+// The store is what the HTTP layer and the metrics read; these checks keep
+// their interfaces and the store in step.
+var (
+	_ httpd.Store    = (*store.Store)(nil)
+	_ metrics.Source = (*store.Store)(nil)
+)
+
 func main() {
 	os.Exit(run())
 }

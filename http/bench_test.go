@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvraft/hraftd/store"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // discardWriter is the cheapest http.ResponseWriter, so that the benchmark
@@ -29,7 +29,7 @@ func (nopObserver) ObserveRequest(string, int, time.Duration) {}
 // BenchmarkGetNone is GET /key/{k}?level=none through the whole Service
 // (routing, observer, lookup, answer): target 4's request, minus net/http.
 func BenchmarkGetNone(b *testing.B) {
-	fs := &fakeStore{IDFn: func() string { return "node1" }, GetFn: func(_ context.Context, key string, _ store.ReadLevel) (string, bool, uint64, error) {
+	fs := &fakeStore{IDFn: func() string { return "node1" }, GetFn: func(_ context.Context, key string, _ kv.ReadLevel) (string, bool, uint64, error) {
 		return "value-of-100-bytes-value-of-100-bytes-value-of-100-bytes-value-of-100-bytes-value-of-100-bytes-v", true, 123456, nil
 	}}
 	cfg := DefaultConfig()

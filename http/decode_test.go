@@ -14,14 +14,14 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/kvraft/hraftd/store"
+	"github.com/kvraft/hraftd/kv"
 )
 
 func TestDecodeKeyBody(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		want map[string]string // nil: an error wrapping store.ErrInvalid
+		want map[string]string // nil: an error wrapping kv.ErrInvalid
 	}{
 		{"one pair", `{"user1":"batman"}`, map[string]string{"user1": "batman"}},
 		{"several pairs", `{"a":"1","b":"2"}`, map[string]string{"a": "1", "b": "2"}},
@@ -75,8 +75,8 @@ func TestDecodeKeyBody(t *testing.T) {
 				if err == nil {
 					t.Fatalf("DecodeKeyBody(%q) = %q, want an error", tc.body, got)
 				}
-				if !errors.Is(err, store.ErrInvalid) {
-					t.Errorf("error %v does not wrap store.ErrInvalid", err)
+				if !errors.Is(err, kv.ErrInvalid) {
+					t.Errorf("error %v does not wrap kv.ErrInvalid", err)
 				}
 				return
 			}
@@ -109,8 +109,8 @@ func FuzzDecodeKeyBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		m, err := DecodeKeyBody(body)
 		if err != nil {
-			if !errors.Is(err, store.ErrInvalid) {
-				t.Fatalf("error %v does not wrap store.ErrInvalid", err)
+			if !errors.Is(err, kv.ErrInvalid) {
+				t.Fatalf("error %v does not wrap kv.ErrInvalid", err)
 			}
 			return
 		}
@@ -202,7 +202,7 @@ func FuzzKeyPath(f *testing.F) {
 		}
 		var got []string
 		fs := &fakeStore{
-			GetFn: func(_ context.Context, k string, _ store.ReadLevel) (string, bool, uint64, error) {
+			GetFn: func(_ context.Context, k string, _ kv.ReadLevel) (string, bool, uint64, error) {
 				got = append(got, k)
 				return "v", true, 1, nil
 			},
@@ -255,12 +255,12 @@ func FuzzDecodeReadBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := DecodeReadBody(body)
 		if err != nil {
-			if !errors.Is(err, store.ErrInvalid) {
+			if !errors.Is(err, kv.ErrInvalid) {
 				t.Fatalf("DecodeReadBody(%q) = %v, not an ErrInvalid", body, err)
 			}
 			return
 		}
-		if len(req.Keys) == 0 || len(req.Keys) > MaxReadKeys {
+		if len(req.Keys) == 0 || len(req.Keys) > kv.MaxReadKeys {
 			t.Fatalf("accepted %d keys", len(req.Keys))
 		}
 		for _, k := range req.Keys {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/kvraft/hraftd/store"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // Faults cuts this node's Raft traffic to and from chosen peers. The chaos
@@ -52,7 +52,7 @@ func (s *Service) handleFaultsPost(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range append(req.Block, req.Unblock...) {
 		if p == "" {
-			s.writeError(w, r, fmt.Errorf("%w: empty peer address", store.ErrInvalid))
+			s.writeError(w, r, fmt.Errorf("%w: empty peer address", kv.ErrInvalid))
 			return
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/kvraft/hraftd/internal/cleanpath"
-	"github.com/kvraft/hraftd/store"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // muxKey routes a request for target through a mux with the node's key
@@ -109,7 +109,7 @@ func TestKeyGetPathAgreesWithMux(t *testing.T) {
 // and both are labelled with the key route for metrics.
 func TestKeyGetFastRouteServesLikeMux(t *testing.T) {
 	obs := &recordingObserver{}
-	get := func(context.Context, string, store.ReadLevel) (string, bool, uint64, error) { return "v", true, 7, nil }
+	get := func(context.Context, string, kv.ReadLevel) (string, bool, uint64, error) { return "v", true, 7, nil }
 	s := newService(t, &fakeStore{IDFn: func() string { return "node1" }, GetFn: get},
 		func(c *Config) { c.Observer = obs })
 	fast := serve(t, s, "GET", "/key/a%2Fb?level=none", "")

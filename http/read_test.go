@@ -11,27 +11,27 @@ import (
 	"testing"
 
 	"github.com/kvraft/hraftd/api"
-	"github.com/kvraft/hraftd/store"
+	"github.com/kvraft/hraftd/kv"
 )
 
 func TestReadManyKeys(t *testing.T) {
 	tests := []struct {
 		name, body string
 		wantKeys   []string
-		wantLevel  store.ReadLevel
+		wantLevel  kv.ReadLevel
 	}{
-		{"linearizable", `{"keys":["a","empty","missing"],"level":"linearizable"}`, []string{"a", "empty", "missing"}, store.ReadLinearizable},
-		{"weak", `{"keys":["a"],"level":"weak"}`, []string{"a"}, store.ReadWeak},
-		{"default level is none", `{"keys":["a"]}`, []string{"a"}, store.ReadNone},
-		{"duplicates answered once", `{"keys":["a","a","missing"],"level":"linearizable"}`, []string{"a", "a", "missing"}, store.ReadLinearizable},
-		{"escapes", `{"keys":["a/b","<\"é\">"],"level":"none"}`, []string{"a/b", `<"é">`}, store.ReadNone},
+		{"linearizable", `{"keys":["a","empty","missing"],"level":"linearizable"}`, []string{"a", "empty", "missing"}, kv.ReadLinearizable},
+		{"weak", `{"keys":["a"],"level":"weak"}`, []string{"a"}, kv.ReadWeak},
+		{"default level is none", `{"keys":["a"]}`, []string{"a"}, kv.ReadNone},
+		{"duplicates answered once", `{"keys":["a","a","missing"],"level":"linearizable"}`, []string{"a", "a", "missing"}, kv.ReadLinearizable},
+		{"escapes", `{"keys":["a/b","<\"é\">"],"level":"none"}`, []string{"a/b", `<"é">`}, kv.ReadNone},
 	}
 	data := map[string]string{"a": "1", "empty": "", "a/b": "slash", `<"é">`: "x\ny"}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := newFake(t)
 			calls := 0
-			fs.GetManyFn = func(_ context.Context, keys []string, level store.ReadLevel) (map[string]string, uint64, error) {
+			fs.GetManyFn = func(_ context.Context, keys []string, level kv.ReadLevel) (map[string]string, uint64, error) {
 				calls++
 				if !slices.Equal(keys, tc.wantKeys) || level != tc.wantLevel {
 					t.Errorf("GetMany(%q, %s), want (%q, %s)", keys, level, tc.wantKeys, tc.wantLevel)
@@ -89,7 +89,7 @@ func TestReadManyKeys(t *testing.T) {
 }
 
 func TestReadBadInputNeverReachesTheStore(t *testing.T) {
-	tooMany := `{"keys":[` + strings.TrimSuffix(strings.Repeat(`"k",`, MaxReadKeys+1), ",") + `]}`
+	tooMany := `{"keys":[` + strings.TrimSuffix(strings.Repeat(`"k",`, kv.MaxReadKeys+1), ",") + `]}`
 	tests := []struct{ name, body string }{
 		{"empty body", ``},
 		{"not an object", `["a"]`},
@@ -132,16 +132,16 @@ func TestReadErrorMapping(t *testing.T) {
 		err    error
 		status int
 	}{
-		{fmt.Errorf("key of 2000 bytes: %w", store.ErrTooLarge), http.StatusRequestEntityTooLarge},
-		{store.ErrNoLeader, http.StatusServiceUnavailable},
-		{fmt.Errorf("confirming leadership: %w", store.ErrTimeout), http.StatusGatewayTimeout},
-		{fmt.Errorf("%w: the leader is node0", store.ErrNotLeader), http.StatusServiceUnavailable}, // no leader address to forward to
+		{fmt.Errorf("key of 2000 bytes: %w", kv.ErrTooLarge), http.StatusRequestEntityTooLarge},
+		{kv.ErrNoLeader, http.StatusServiceUnavailable},
+		{fmt.Errorf("confirming leadership: %w", kv.ErrTimeout), http.StatusGatewayTimeout},
+		{fmt.Errorf("%w: the leader is node0", kv.ErrNotLeader), http.StatusServiceUnavailable}, // no leader address to forward to
 		{errors.New("disk on fire"), http.StatusInternalServerError},
 	}
 	for _, tc := range tests {
 		t.Run(tc.err.Error(), func(t *testing.T) {
 			fs := newFake(t)
-			fs.GetManyFn = func(context.Context, []string, store.ReadLevel) (map[string]string, uint64, error) {
+			fs.GetManyFn = func(context.Context, []string, kv.ReadLevel) (map[string]string, uint64, error) {
 				return nil, 0, tc.err
 			}
 			checkJSONError(t, serve(t, newService(t, fs), "POST", "/read", `{"keys":["a"],"level":"linearizable"}`), tc.status)

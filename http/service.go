@@ -26,18 +26,18 @@ import (
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/internal/cleanpath"
 	"github.com/kvraft/hraftd/internal/jsonenc"
-	"github.com/kvraft/hraftd/store"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // Store is what the HTTP API needs from the replicated store.
 type Store interface {
 	// Get reads a key at a read level; found tells a missing key from an
 	// empty value, index is the applied index the read reflects.
-	Get(ctx context.Context, key string, level store.ReadLevel) (value string, found bool, index uint64, err error)
+	Get(ctx context.Context, key string, level kv.ReadLevel) (value string, found bool, index uint64, err error)
 	// GetMany reads several keys at one level as one read: one leadership
 	// check for all of them. values holds the keys that exist; index is
 	// the applied index the read reflects.
-	GetMany(ctx context.Context, keys []string, level store.ReadLevel) (values map[string]string, index uint64, err error)
+	GetMany(ctx context.Context, keys []string, level kv.ReadLevel) (values map[string]string, index uint64, err error)
 	// Set applies all pairs in one Raft entry. A non-empty writeID makes
 	// the write idempotent.
 	Set(ctx context.Context, pairs map[string]string, writeID string) (index uint64, err error)
@@ -48,7 +48,7 @@ type Store interface {
 	// Remove removes a member.
 	Remove(ctx context.Context, id string) error
 	// Status reports the node's view of its group.
-	Status() (store.Status, error)
+	Status() (kv.Status, error)
 	// Ready returns nil when the node knows a leader and has caught up.
 	Ready() error
 	// LeaderHTTP returns the leader's ID and HTTP address, if known.
@@ -56,8 +56,6 @@ type Store interface {
 	// ID is this node's Raft ID.
 	ID() string
 }
-
-var _ Store = (*store.Store)(nil)
 
 // Config configures a Service. Start from DefaultConfig.
 type Config struct {
@@ -327,7 +325,7 @@ func (s *Service) handleSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	idx, err := s.store.Set(r.Context(), pairs, r.Header.Get(api.HeaderWriteID))
-	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, body) {
+	if errors.Is(err, kv.ErrNotLeader) && s.redirectOrForward(w, r, body) {
 		return
 	}
 	if err != nil {
@@ -340,7 +338,7 @@ func (s *Service) handleSet(w http.ResponseWriter, r *http.Request) {
 func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	idx, err := s.store.Delete(r.Context(), key, r.Header.Get(api.HeaderWriteID))
-	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, nil) {
+	if errors.Is(err, kv.ErrNotLeader) && s.redirectOrForward(w, r, nil) {
 		return
 	}
 	if err != nil {
@@ -351,7 +349,7 @@ func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleNoKey(w http.ResponseWriter, r *http.Request) {
-	s.writeError(w, r, fmt.Errorf("%w: no key in the path; use %s /key/{key}", store.ErrInvalid, r.Method))
+	s.writeError(w, r, fmt.Errorf("%w: no key in the path; use %s /key/{key}", kv.ErrInvalid, r.Method))
 }
 
 // writeWriteOK answers a successful write as hraftd does, with an empty
@@ -369,16 +367,16 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 // serveGet serves GET /key/{key}: handleGet through the mux, or straight
 // from ServeHTTP for the common reads (see keyGetPath).
 func (s *Service) serveGet(w http.ResponseWriter, r *http.Request, key string) {
-	level := store.ReadNone
+	level := kv.ReadNone
 	if q := r.URL.RawQuery; q != "" && q != levelNoneQuery { // the common reads: skip parsing a query
 		var err error
-		if level, err = store.ParseReadLevel(r.URL.Query().Get("level")); err != nil {
+		if level, err = kv.ParseReadLevel(r.URL.Query().Get("level")); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 	}
 	v, found, idx, err := s.store.Get(r.Context(), key, level)
-	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, nil) {
+	if errors.Is(err, kv.ErrNotLeader) && s.redirectOrForward(w, r, nil) {
 		return
 	}
 	if err != nil {
@@ -431,13 +429,13 @@ func (s *Service) handleRead(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	level, err := store.ParseReadLevel(req.Level)
+	level, err := kv.ParseReadLevel(req.Level)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	values, idx, err := s.store.GetMany(r.Context(), req.Keys, level)
-	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, body) {
+	if errors.Is(err, kv.ErrNotLeader) && s.redirectOrForward(w, r, body) {
 		return
 	}
 	if err != nil {
@@ -510,21 +508,21 @@ func (s *Service) handleJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.ID == "" || req.Addr == "" {
-		s.writeError(w, r, fmt.Errorf(`%w: join needs "id" and "addr", e.g. {"id":"node1","addr":"127.0.0.1:12001"}`, store.ErrInvalid))
+		s.writeError(w, r, fmt.Errorf(`%w: join needs "id" and "addr", e.g. {"id":"node1","addr":"127.0.0.1:12001"}`, kv.ErrInvalid))
 		return
 	}
 	if _, _, err := net.SplitHostPort(req.Addr); err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: addr %q is not host:port", store.ErrInvalid, req.Addr))
+		s.writeError(w, r, fmt.Errorf("%w: addr %q is not host:port", kv.ErrInvalid, req.Addr))
 		return
 	}
 	if req.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(req.HTTPAddr); err != nil {
-			s.writeError(w, r, fmt.Errorf("%w: http_addr %q is not host:port", store.ErrInvalid, req.HTTPAddr))
+			s.writeError(w, r, fmt.Errorf("%w: http_addr %q is not host:port", kv.ErrInvalid, req.HTTPAddr))
 			return
 		}
 	}
 	err = s.store.Join(r.Context(), req.ID, req.Addr, req.HTTPAddr)
-	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, body) {
+	if errors.Is(err, kv.ErrNotLeader) && s.redirectOrForward(w, r, body) {
 		return
 	}
 	if err != nil {
@@ -546,11 +544,11 @@ func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.ID == "" {
-		s.writeError(w, r, fmt.Errorf(`%w: remove needs "id", e.g. {"id":"node2"}`, store.ErrInvalid))
+		s.writeError(w, r, fmt.Errorf(`%w: remove needs "id", e.g. {"id":"node2"}`, kv.ErrInvalid))
 		return
 	}
 	err = s.store.Remove(r.Context(), req.ID)
-	if errors.Is(err, store.ErrNotLeader) && s.redirectOrForward(w, r, body) {
+	if errors.Is(err, kv.ErrNotLeader) && s.redirectOrForward(w, r, body) {
 		return
 	}
 	if err != nil {
@@ -571,8 +569,8 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) {
 
 // toAPIStatus shapes a store.Status as hraftd's /status: me, leader, and
 // the followers (every member but the leader), plus the additive fields.
-func toAPIStatus(st store.Status) api.Status {
-	server := func(m store.Member) api.Server {
+func toAPIStatus(st kv.Status) api.Status {
+	server := func(m kv.Member) api.Server {
 		return api.Server{ID: m.ID, Address: m.RaftAddr, HTTP: m.HTTPAddr}
 	}
 	out := api.Status{
@@ -614,9 +612,9 @@ func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, fmt.Errorf("request body is over the %d-byte limit: %w", mbe.Limit, store.ErrTooLarge)
+		return nil, fmt.Errorf("request body is over the %d-byte limit: %w", mbe.Limit, kv.ErrTooLarge)
 	case err != nil:
-		return nil, fmt.Errorf("%w: reading body: %v", store.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: reading body: %v", kv.ErrInvalid, err)
 	}
 	return b, nil
 }
@@ -672,18 +670,18 @@ func (s *Service) redirectOrForward(w http.ResponseWriter, r *http.Request, body
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	_, leaderHTTP := s.store.LeaderHTTP()
 	switch {
-	case errors.Is(err, store.ErrTooLarge):
+	case errors.Is(err, kv.ErrTooLarge):
 		writeJSONError(w, http.StatusRequestEntityTooLarge, err.Error(), "")
-	case errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, kv.ErrInvalid):
 		writeJSONError(w, http.StatusBadRequest, err.Error(), "")
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, kv.ErrNotFound):
 		writeJSONError(w, http.StatusNotFound, err.Error(), "")
-	case errors.Is(err, store.ErrNotLeader), errors.Is(err, store.ErrNoLeader),
-		errors.Is(err, store.ErrLeadershipLost), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, kv.ErrNotLeader), errors.Is(err, kv.ErrNoLeader),
+		errors.Is(err, kv.ErrLeadershipLost), errors.Is(err, kv.ErrClosed):
 		// Leadership is moving (or this node is stopping); try again shortly.
 		w.Header().Set("Retry-After", "1")
 		writeJSONError(w, http.StatusServiceUnavailable, err.Error(), leaderHTTP)
-	case errors.Is(err, store.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, kv.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		writeJSONError(w, http.StatusGatewayTimeout, err.Error(), "")
 	default:
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)

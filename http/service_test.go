@@ -19,20 +19,20 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
-	"github.com/kvraft/hraftd/store"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // fakeStore is a Store whose every method calls the func field of the same
 // name. A nil field means the test does not expect that call: the method
 // panics, which the service turns into a 500 the test then sees.
 type fakeStore struct {
-	GetFn        func(ctx context.Context, key string, level store.ReadLevel) (string, bool, uint64, error)
-	GetManyFn    func(ctx context.Context, keys []string, level store.ReadLevel) (map[string]string, uint64, error)
+	GetFn        func(ctx context.Context, key string, level kv.ReadLevel) (string, bool, uint64, error)
+	GetManyFn    func(ctx context.Context, keys []string, level kv.ReadLevel) (map[string]string, uint64, error)
 	SetFn        func(ctx context.Context, pairs map[string]string, writeID string) (uint64, error)
 	DeleteFn     func(ctx context.Context, key, writeID string) (uint64, error)
 	JoinFn       func(ctx context.Context, id, raftAddr, httpAddr string) error
 	RemoveFn     func(ctx context.Context, id string) error
-	StatusFn     func() (store.Status, error)
+	StatusFn     func() (kv.Status, error)
 	ReadyFn      func() error
 	LeaderHTTPFn func() (id, httpAddr string)
 	IDFn         func() string
@@ -40,14 +40,14 @@ type fakeStore struct {
 
 var _ Store = (*fakeStore)(nil)
 
-func (f *fakeStore) Get(ctx context.Context, key string, level store.ReadLevel) (string, bool, uint64, error) {
+func (f *fakeStore) Get(ctx context.Context, key string, level kv.ReadLevel) (string, bool, uint64, error) {
 	if f.GetFn == nil {
 		panic("fakeStore: unexpected call to Get")
 	}
 	return f.GetFn(ctx, key, level)
 }
 
-func (f *fakeStore) GetMany(ctx context.Context, keys []string, level store.ReadLevel) (map[string]string, uint64, error) {
+func (f *fakeStore) GetMany(ctx context.Context, keys []string, level kv.ReadLevel) (map[string]string, uint64, error) {
 	if f.GetManyFn == nil {
 		panic("fakeStore: unexpected call to GetMany")
 	}
@@ -82,7 +82,7 @@ func (f *fakeStore) Remove(ctx context.Context, id string) error {
 	return f.RemoveFn(ctx, id)
 }
 
-func (f *fakeStore) Status() (store.Status, error) {
+func (f *fakeStore) Status() (kv.Status, error) {
 	if f.StatusFn == nil {
 		panic("fakeStore: unexpected call to Status")
 	}
@@ -321,8 +321,8 @@ func TestGetKey(t *testing.T) {
 		t.Run(tc.target, func(t *testing.T) {
 			fs := newFake(t)
 			var gotKey string
-			var gotLevel store.ReadLevel
-			fs.GetFn = func(ctx context.Context, key string, level store.ReadLevel) (string, bool, uint64, error) {
+			var gotLevel kv.ReadLevel
+			fs.GetFn = func(ctx context.Context, key string, level kv.ReadLevel) (string, bool, uint64, error) {
 				gotKey, gotLevel = key, level
 				v, ok := data[key]
 				return v, ok, 7, nil
@@ -334,8 +334,8 @@ func TestGetKey(t *testing.T) {
 			if gotKey != tc.wantKey {
 				t.Errorf("store got key %q, want %q", gotKey, tc.wantKey)
 			}
-			if gotLevel != store.ReadNone {
-				t.Errorf("store got level %q, want %q (the default)", gotLevel, store.ReadNone)
+			if gotLevel != kv.ReadNone {
+				t.Errorf("store got level %q, want %q (the default)", gotLevel, kv.ReadNone)
 			}
 			var body map[string]string
 			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
@@ -365,11 +365,11 @@ func TestEmptyKeyIsRefusedByTheStore(t *testing.T) {
 	fs := newFake(t)
 	invalid := func(key string) error {
 		if key == "" {
-			return fmt.Errorf("%w: key is empty", store.ErrInvalid)
+			return fmt.Errorf("%w: key is empty", kv.ErrInvalid)
 		}
 		return fmt.Errorf("test expected the empty key, got %q", key)
 	}
-	fs.GetFn = func(_ context.Context, key string, _ store.ReadLevel) (string, bool, uint64, error) {
+	fs.GetFn = func(_ context.Context, key string, _ kv.ReadLevel) (string, bool, uint64, error) {
 		return "", false, 0, invalid(key)
 	}
 	fs.DeleteFn = func(_ context.Context, key, _ string) (uint64, error) { return 0, invalid(key) }
@@ -407,14 +407,14 @@ func TestKeyPathWithoutKey(t *testing.T) {
 func TestGetReadLevel(t *testing.T) {
 	tests := []struct {
 		query     string
-		wantLevel store.ReadLevel // "" means the store must not be called
+		wantLevel kv.ReadLevel // "" means the store must not be called
 		wantCode  int
 	}{
-		{"", store.ReadNone, 200},
-		{"?level=", store.ReadNone, 200},
-		{"?level=none", store.ReadNone, 200},
-		{"?level=weak", store.ReadWeak, 200},
-		{"?level=linearizable", store.ReadLinearizable, 200},
+		{"", kv.ReadNone, 200},
+		{"?level=", kv.ReadNone, 200},
+		{"?level=none", kv.ReadNone, 200},
+		{"?level=weak", kv.ReadWeak, 200},
+		{"?level=linearizable", kv.ReadLinearizable, 200},
 		{"?level=strong", "", 400},
 		{"?level=LINEARIZABLE", "", 400},
 		{"?level=weak%00", "", 400},
@@ -422,8 +422,8 @@ func TestGetReadLevel(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
 			fs := newFake(t)
-			var got store.ReadLevel
-			fs.GetFn = func(_ context.Context, _ string, level store.ReadLevel) (string, bool, uint64, error) {
+			var got kv.ReadLevel
+			fs.GetFn = func(_ context.Context, _ string, level kv.ReadLevel) (string, bool, uint64, error) {
 				got = level
 				return "v", true, 1, nil
 			}
@@ -522,7 +522,7 @@ func TestRemove(t *testing.T) {
 		wantID   string // "" means Remove must not be called
 	}{
 		{"removes", `{"id":"node2"}`, nil, 200, "node2"},
-		{"unknown member", `{"id":"node9"}`, fmt.Errorf("%w: no member with id %q", store.ErrNotFound, "node9"), 404, "node9"},
+		{"unknown member", `{"id":"node9"}`, fmt.Errorf("%w: no member with id %q", kv.ErrNotFound, "node9"), 404, "node9"},
 		{"no id", `{}`, nil, 400, ""},
 		{"empty id", `{"id":""}`, nil, 400, ""},
 		{"numeric id", `{"id":2}`, nil, 400, ""},
@@ -552,22 +552,22 @@ func TestRemove(t *testing.T) {
 }
 
 func TestStatusShape(t *testing.T) {
-	n0 := store.Member{ID: "node0", RaftAddr: "127.0.0.1:12000", HTTPAddr: "127.0.0.1:11000", Voter: true}
-	n1 := store.Member{ID: "node1", RaftAddr: "127.0.0.1:12001", HTTPAddr: "127.0.0.1:11001", Voter: true}
-	n2 := store.Member{ID: "node2", RaftAddr: "127.0.0.1:12002", HTTPAddr: "127.0.0.1:11002", Voter: true}
-	srv := func(m store.Member) api.Server { return api.Server{ID: m.ID, Address: m.RaftAddr, HTTP: m.HTTPAddr} }
+	n0 := kv.Member{ID: "node0", RaftAddr: "127.0.0.1:12000", HTTPAddr: "127.0.0.1:11000", Voter: true}
+	n1 := kv.Member{ID: "node1", RaftAddr: "127.0.0.1:12001", HTTPAddr: "127.0.0.1:11001", Voter: true}
+	n2 := kv.Member{ID: "node2", RaftAddr: "127.0.0.1:12002", HTTPAddr: "127.0.0.1:11002", Voter: true}
+	srv := func(m kv.Member) api.Server { return api.Server{ID: m.ID, Address: m.RaftAddr, HTTP: m.HTTPAddr} }
 	tests := []struct {
 		name string
-		st   store.Status
+		st   kv.Status
 		want api.Status
 	}{
 		{
 			name: "follower of a three-node group",
-			st: store.Status{
-				Me: n1, Leader: n0, Members: []store.Member{n0, n1, n2},
+			st: kv.Status{
+				Me: n1, Leader: n0, Members: []kv.Member{n0, n1, n2},
 				State: "Follower", Term: 3, LastLogIndex: 20, CommitIndex: 19, AppliedIndex: 18,
 				LastContact: 1234567 * time.Microsecond,
-				Digest:      store.Digest{AppliedIndex: 18, Keys: 5, Hash: 0xdeadbeef},
+				Digest:      kv.Digest{AppliedIndex: 18, Keys: 5, Hash: 0xdeadbeef},
 			},
 			want: api.Status{
 				Me: srv(n1), Leader: srv(n0), Followers: []api.Server{srv(n1), srv(n2)},
@@ -578,8 +578,8 @@ func TestStatusShape(t *testing.T) {
 		},
 		{
 			name: "no leader known",
-			st: store.Status{
-				Me: n1, Members: []store.Member{n0, n1},
+			st: kv.Status{
+				Me: n1, Members: []kv.Member{n0, n1},
 				State: "Candidate", Term: 4,
 			},
 			want: api.Status{
@@ -589,7 +589,7 @@ func TestStatusShape(t *testing.T) {
 		},
 		{
 			name: "single-node leader",
-			st:   store.Status{Me: n0, Leader: n0, Members: []store.Member{n0}, State: "Leader", Term: 1},
+			st:   kv.Status{Me: n0, Leader: n0, Members: []kv.Member{n0}, State: "Leader", Term: 1},
 			want: api.Status{
 				Me: srv(n0), Leader: srv(n0), Followers: []api.Server{},
 				State: "Leader", Term: 1, LastContact: "0s", Digest: api.Digest{Hash: "0"},
@@ -599,7 +599,7 @@ func TestStatusShape(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := newFake(t)
-			fs.StatusFn = func() (store.Status, error) { return tc.st, nil }
+			fs.StatusFn = func() (kv.Status, error) { return tc.st, nil }
 			rec := serve(t, newService(t, fs), "GET", "/status", "")
 			if rec.Code != 200 {
 				t.Fatalf("status = %d, want 200; body: %s", rec.Code, rec.Body)
@@ -642,7 +642,7 @@ func TestStatusShape(t *testing.T) {
 
 func TestStatusError(t *testing.T) {
 	fs := newFake(t)
-	fs.StatusFn = func() (store.Status, error) { return store.Status{}, store.ErrClosed }
+	fs.StatusFn = func() (kv.Status, error) { return kv.Status{}, kv.ErrClosed }
 	checkJSONError(t, serve(t, newService(t, fs), "GET", "/status", ""), http.StatusServiceUnavailable)
 }
 
@@ -667,7 +667,7 @@ func TestReadyz(t *testing.T) {
 		t.Error("503 from /readyz has no Retry-After")
 	}
 
-	readyErr = store.ErrNoLeader
+	readyErr = kv.ErrNoLeader
 	checkJSONError(t, serve(t, svc, "GET", "/readyz", ""), http.StatusServiceUnavailable)
 }
 
@@ -842,17 +842,17 @@ func TestErrorMapping(t *testing.T) {
 		wantCode   int
 		retryAfter bool
 	}{
-		{"no leader", store.ErrNoLeader, "", "", 503, true},
-		{"not leader, no leader known", fmt.Errorf("%w: the leader is n0", store.ErrNotLeader), "", "", 503, true},
-		{"not leader, leader address unknown", fmt.Errorf("%w: the leader is n0", store.ErrNotLeader), "node0", "", 503, true},
-		{"not leader, but the store says we lead", store.ErrNotLeader, "node1", "127.0.0.1:1", 503, true},
-		{"leadership lost", fmt.Errorf("%w: raft said so", store.ErrLeadershipLost), "", "", 503, true},
-		{"closed", store.ErrClosed, "", "", 503, true},
-		{"timeout", fmt.Errorf("waiting for commit: %w", store.ErrTimeout), "", "", 504, false},
+		{"no leader", kv.ErrNoLeader, "", "", 503, true},
+		{"not leader, no leader known", fmt.Errorf("%w: the leader is n0", kv.ErrNotLeader), "", "", 503, true},
+		{"not leader, leader address unknown", fmt.Errorf("%w: the leader is n0", kv.ErrNotLeader), "node0", "", 503, true},
+		{"not leader, but the store says we lead", kv.ErrNotLeader, "node1", "127.0.0.1:1", 503, true},
+		{"leadership lost", fmt.Errorf("%w: raft said so", kv.ErrLeadershipLost), "", "", 503, true},
+		{"closed", kv.ErrClosed, "", "", 503, true},
+		{"timeout", fmt.Errorf("waiting for commit: %w", kv.ErrTimeout), "", "", 504, false},
 		{"context deadline", fmt.Errorf("apply: %w", context.DeadlineExceeded), "", "", 504, false},
-		{"too large", fmt.Errorf("key of 2000 bytes is over the limit: %w", store.ErrTooLarge), "", "", 413, false},
-		{"invalid", fmt.Errorf("%w: key is empty", store.ErrInvalid), "", "", 400, false},
-		{"not found", fmt.Errorf("%w: no such thing", store.ErrNotFound), "", "", 404, false},
+		{"too large", fmt.Errorf("key of 2000 bytes is over the limit: %w", kv.ErrTooLarge), "", "", 413, false},
+		{"invalid", fmt.Errorf("%w: key is empty", kv.ErrInvalid), "", "", 400, false},
+		{"not found", fmt.Errorf("%w: no such thing", kv.ErrNotFound), "", "", 404, false},
 		{"unexpected", errors.New("disk on fire"), "", "", 500, false},
 	}
 	for _, tc := range tests {
@@ -876,21 +876,21 @@ func TestErrorMappingOnEveryEndpoint(t *testing.T) {
 		err  error
 		code int
 	}{
-		{store.ErrNoLeader, 503},
-		{store.ErrTimeout, 504},
-		{store.ErrNotFound, 404},
+		{kv.ErrNoLeader, 503},
+		{kv.ErrTimeout, 504},
+		{kv.ErrNotFound, 404},
 		{errors.New("boom"), 500},
 	}
 	for _, e := range errs {
 		fs := newFake(t)
-		fs.GetFn = func(context.Context, string, store.ReadLevel) (string, bool, uint64, error) {
+		fs.GetFn = func(context.Context, string, kv.ReadLevel) (string, bool, uint64, error) {
 			return "", false, 0, e.err
 		}
 		fs.SetFn = func(context.Context, map[string]string, string) (uint64, error) { return 0, e.err }
 		fs.DeleteFn = func(context.Context, string, string) (uint64, error) { return 0, e.err }
 		fs.JoinFn = func(context.Context, string, string, string) error { return e.err }
 		fs.RemoveFn = func(context.Context, string) error { return e.err }
-		fs.StatusFn = func() (store.Status, error) { return store.Status{}, e.err }
+		fs.StatusFn = func() (kv.Status, error) { return kv.Status{}, e.err }
 		svc := newService(t, fs)
 		for _, r := range []struct{ method, target, body string }{
 			{"GET", "/key/k?level=linearizable", ""},
@@ -923,7 +923,7 @@ func TestRequestTimeoutAnswers504(t *testing.T) {
 func TestPanickingStoreAnswers500AndServerLivesOn(t *testing.T) {
 	fs := newFake(t)
 	var calls atomic.Int32
-	fs.GetFn = func(context.Context, string, store.ReadLevel) (string, bool, uint64, error) {
+	fs.GetFn = func(context.Context, string, kv.ReadLevel) (string, bool, uint64, error) {
 		if calls.Add(1) == 1 {
 			panic("corrupted map")
 		}
@@ -985,11 +985,11 @@ func fakeLeader(t *testing.T, answer http.HandlerFunc) (host string, requests fu
 // ErrNotLeader and which knows node0 leads at leaderHTTP.
 func followerOf(t *testing.T, leaderHTTP string) *fakeStore {
 	fs := newFake(t)
-	notLeader := fmt.Errorf("%w: the leader is node0", store.ErrNotLeader)
-	fs.GetFn = func(context.Context, string, store.ReadLevel) (string, bool, uint64, error) {
+	notLeader := fmt.Errorf("%w: the leader is node0", kv.ErrNotLeader)
+	fs.GetFn = func(context.Context, string, kv.ReadLevel) (string, bool, uint64, error) {
 		return "", false, 0, notLeader
 	}
-	fs.GetManyFn = func(context.Context, []string, store.ReadLevel) (map[string]string, uint64, error) {
+	fs.GetManyFn = func(context.Context, []string, kv.ReadLevel) (map[string]string, uint64, error) {
 		return nil, 0, notLeader
 	}
 	fs.SetFn = func(context.Context, map[string]string, string) (uint64, error) { return 0, notLeader }
@@ -1161,7 +1161,7 @@ func TestForwardBetweenServices(t *testing.T) {
 		record("set", string(b), writeID)
 		return 5, nil
 	}
-	leaderStore.GetFn = func(_ context.Context, key string, level store.ReadLevel) (string, bool, uint64, error) {
+	leaderStore.GetFn = func(_ context.Context, key string, level kv.ReadLevel) (string, bool, uint64, error) {
 		record("get", key, string(level))
 		return "value of " + key, true, 5, nil
 	}

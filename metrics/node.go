@@ -13,16 +13,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/kvraft/hraftd/store"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // Source is what the node metrics read from the store.
 type Source interface {
-	Status() (store.Status, error)
-	Counters() store.Counters
+	Status() (kv.Status, error)
+	Counters() kv.Counters
 }
-
-var _ Source = (*store.Store)(nil)
 
 // Node holds one node's metrics.
 type Node struct {

@@ -9,17 +9,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvraft/hraftd/store"
+	"github.com/kvraft/hraftd/kv"
 )
 
 type fakeSource struct {
-	status store.Status
+	status kv.Status
 	err    error
 }
 
-func (f fakeSource) Status() (store.Status, error) { return f.status, f.err }
-func (f fakeSource) Counters() store.Counters {
-	return store.Counters{LeaderChanges: 3, AppliedEntries: 42, Snapshots: 2, SnapshotSeconds: 0.5}
+func (f fakeSource) Status() (kv.Status, error) { return f.status, f.err }
+func (f fakeSource) Counters() kv.Counters {
+	return kv.Counters{LeaderChanges: 3, AppliedEntries: 42, Snapshots: 2, SnapshotSeconds: 0.5}
 }
 
 func scrape(t *testing.T, n *Node) string {
@@ -34,11 +34,11 @@ func scrape(t *testing.T, n *Node) string {
 }
 
 func TestNodeMetricsExposeRaftAndRequests(t *testing.T) {
-	n := NewNode(fakeSource{status: store.Status{
+	n := NewNode(fakeSource{status: kv.Status{
 		State: "Leader", Term: 7, LastLogIndex: 12, CommitIndex: 11, AppliedIndex: 10,
-		Leader:  store.Member{ID: "node0"},
-		Members: make([]store.Member, 3),
-		Digest:  store.Digest{Keys: 5},
+		Leader:  kv.Member{ID: "node0"},
+		Members: make([]kv.Member, 3),
+		Digest:  kv.Digest{Keys: 5},
 	}})
 	// Three of one (route, code): the second and third take the cached
 	// series, and must count as the first did.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kvraft/hraftd/kv"
 )
 
 // testNode is one in-process store of a test cluster.
@@ -128,7 +130,7 @@ func waitForLeader(t *testing.T, nodes []*testNode) *testNode {
 func waitForValue(t *testing.T, n *testNode, key, want string) {
 	t.Helper()
 	poll(t, 10*time.Second, fmt.Sprintf("%s=%s on %s", key, want, n.ID()), func() error {
-		v, ok, _, err := n.Get(context.Background(), key, ReadNone)
+		v, ok, _, err := n.Get(context.Background(), key, kv.ReadNone)
 		if err != nil {
 			return err
 		}
@@ -152,7 +154,7 @@ func TestSingleNodeSetGetDelete(t *testing.T) {
 	if _, err := n.Set(ctx, map[string]string{"a": "1", "b": "2"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	for _, lvl := range []ReadLevel{ReadNone, ReadWeak, ReadLinearizable} {
+	for _, lvl := range []kv.ReadLevel{kv.ReadNone, kv.ReadWeak, kv.ReadLinearizable} {
 		v, ok, _, err := n.Get(ctx, "a", lvl)
 		if err != nil || !ok || v != "1" {
 			t.Errorf("Get(a, %s) = %q, %v, %v", lvl, v, ok, err)
@@ -161,13 +163,13 @@ func TestSingleNodeSetGetDelete(t *testing.T) {
 	if _, err := n.Delete(ctx, "a", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _, _ := n.Get(ctx, "a", ReadLinearizable); ok {
+	if _, ok, _, _ := n.Get(ctx, "a", kv.ReadLinearizable); ok {
 		t.Error("a is still there after Delete")
 	}
 	// Bad input is refused before it reaches the log.
 	before := n.raft.LastIndex()
 	for _, pairs := range []map[string]string{nil, {"": "v"}, {string(make([]byte, 2000)): "v"}, {"k": "\xff"}, {"\xfe": "v"}} {
-		if _, err := n.Set(ctx, pairs, ""); !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+		if _, err := n.Set(ctx, pairs, ""); !errors.Is(err, kv.ErrInvalid) && !errors.Is(err, kv.ErrTooLarge) {
 			t.Errorf("Set(%q) = %v, want ErrInvalid or ErrTooLarge", pairs, err)
 		}
 	}
@@ -197,10 +199,10 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 			break
 		}
 	}
-	if _, err := follower.Set(ctx, map[string]string{"x": "y"}, ""); !errors.Is(err, ErrNotLeader) {
+	if _, err := follower.Set(ctx, map[string]string{"x": "y"}, ""); !errors.Is(err, kv.ErrNotLeader) {
 		t.Errorf("Set on a follower = %v, want ErrNotLeader", err)
 	}
-	if _, _, _, err := follower.Get(ctx, "user1", ReadLinearizable); !errors.Is(err, ErrNotLeader) {
+	if _, _, _, err := follower.Get(ctx, "user1", kv.ReadLinearizable); !errors.Is(err, kv.ErrNotLeader) {
 		t.Errorf("linearizable Get on a follower = %v, want ErrNotLeader", err)
 	}
 	if id, addr := follower.LeaderHTTP(); id != leader.ID() || addr != leader.cfg.HTTPAddr {
@@ -218,7 +220,7 @@ func TestClusterReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 		}
 	}
 	newLeader := waitForLeader(t, rest)
-	if v, _, _, err := newLeader.Get(ctx, "user2", ReadLinearizable); err != nil || v != "robin" {
+	if v, _, _, err := newLeader.Get(ctx, "user2", kv.ReadLinearizable); err != nil || v != "robin" {
 		t.Fatalf("new leader: Get(user2) = %q, %v", v, err)
 	}
 	if _, err := newLeader.Set(ctx, map[string]string{"user3": "joker"}, ""); err != nil {
@@ -278,7 +280,7 @@ func TestJoinRules(t *testing.T) {
 		t.Errorf("members = %+v", st.Members)
 	}
 	// Remove: unknown IDs are refused, known ones go.
-	if err := leader.Remove(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+	if err := leader.Remove(ctx, "nobody"); !errors.Is(err, kv.ErrNotFound) {
 		t.Errorf("Remove(nobody) = %v, want ErrNotFound", err)
 	}
 	if err := leader.Remove(ctx, other.ID()); err != nil {
@@ -289,7 +291,7 @@ func TestJoinRules(t *testing.T) {
 		t.Errorf("after Remove, members = %+v", st.Members)
 	}
 	for _, bad := range [][2]string{{"", "x:1"}, {"id", ""}} {
-		if err := leader.Join(ctx, bad[0], bad[1], ""); !errors.Is(err, ErrInvalid) {
+		if err := leader.Join(ctx, bad[0], bad[1], ""); !errors.Is(err, kv.ErrInvalid) {
 			t.Errorf("Join(%q, %q) = %v, want ErrInvalid", bad[0], bad[1], err)
 		}
 	}
@@ -322,7 +324,7 @@ func TestLinearizableReadRefusedByIsolatedLeader(t *testing.T) {
 	poll(t, 10*time.Second, "the isolated leader to refuse linearizable reads", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if v, _, _, err := leader.Get(ctx, "k", ReadLinearizable); err == nil {
+		if v, _, _, err := leader.Get(ctx, "k", kv.ReadLinearizable); err == nil {
 			return fmt.Errorf("served %q", v)
 		}
 		return nil
@@ -334,7 +336,7 @@ func TestLinearizableReadRefusedByIsolatedLeader(t *testing.T) {
 	if _, err := newLeader.Set(ctx, map[string]string{"k": "after"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := leader.Get(rctx, "k", ReadLinearizable); err == nil {
+	if _, _, _, err := leader.Get(rctx, "k", kv.ReadLinearizable); err == nil {
 		t.Fatal("isolated old leader served a linearizable read after a new leader was elected")
 	}
 	// Heal: the old leader rejoins as a follower and catches up.
@@ -368,7 +370,7 @@ func TestWriteIDSurvivesLeaderChange(t *testing.T) {
 	if _, err := nl.Set(ctx, map[string]string{"k": "1"}, "write-1"); err != nil {
 		t.Fatal(err)
 	}
-	if v, _, _, _ := nl.Get(ctx, "k", ReadLinearizable); v != "2" {
+	if v, _, _, _ := nl.Get(ctx, "k", kv.ReadLinearizable); v != "2" {
 		t.Fatalf("k = %q after resending write-1; want 2", v)
 	}
 }
@@ -443,7 +445,7 @@ func TestGetManyLinearizable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, readIdx, err := leader.GetMany(ctx, []string{"a", "empty", "missing", "a"}, ReadLinearizable)
+	got, readIdx, err := leader.GetMany(ctx, []string{"a", "empty", "missing", "a"}, kv.ReadLinearizable)
 	if err != nil {
 		t.Fatalf("GetMany on the leader: %v", err)
 	}
@@ -457,10 +459,10 @@ func TestGetManyLinearizable(t *testing.T) {
 	if readIdx < idx {
 		t.Fatalf("GetMany reflects index %d, before the write it must see (%d)", readIdx, idx)
 	}
-	if _, _, err := leader.GetMany(ctx, []string{"a", ""}, ReadLinearizable); !errors.Is(err, ErrInvalid) {
+	if _, _, err := leader.GetMany(ctx, []string{"a", ""}, kv.ReadLinearizable); !errors.Is(err, kv.ErrInvalid) {
 		t.Fatalf("GetMany with an empty key: %v, want ErrInvalid", err)
 	}
-	if _, _, err := leader.GetMany(ctx, nil, ReadLinearizable); !errors.Is(err, ErrInvalid) {
+	if _, _, err := leader.GetMany(ctx, nil, kv.ReadLinearizable); !errors.Is(err, kv.ErrInvalid) {
 		t.Fatalf("GetMany of no keys: %v, want ErrInvalid", err)
 	}
 
@@ -472,8 +474,8 @@ func TestGetManyLinearizable(t *testing.T) {
 			rest = append(rest, n)
 		}
 	}
-	for _, lvl := range []ReadLevel{ReadWeak, ReadLinearizable} {
-		if _, _, err := rest[0].GetMany(ctx, []string{"a"}, lvl); !errors.Is(err, ErrNotLeader) {
+	for _, lvl := range []kv.ReadLevel{kv.ReadWeak, kv.ReadLinearizable} {
+		if _, _, err := rest[0].GetMany(ctx, []string{"a"}, lvl); !errors.Is(err, kv.ErrNotLeader) {
 			t.Fatalf("GetMany(%s) on a follower: %v, want ErrNotLeader", lvl, err)
 		}
 	}
@@ -489,10 +491,10 @@ func TestGetManyLinearizable(t *testing.T) {
 	if _, err := newLeader.Set(ctx, map[string]string{"a": "2"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if v, _, err := leader.GetMany(rctx, []string{"a"}, ReadLinearizable); err == nil {
+	if v, _, err := leader.GetMany(rctx, []string{"a"}, kv.ReadLinearizable); err == nil {
 		t.Fatalf("isolated old leader served a linearizable batched read after a new leader was elected: %v", v)
 	}
-	if v, _, err := newLeader.GetMany(ctx, []string{"a"}, ReadLinearizable); err != nil || v["a"] != "2" {
+	if v, _, err := newLeader.GetMany(ctx, []string{"a"}, kv.ReadLinearizable); err != nil || v["a"] != "2" {
 		t.Fatalf("GetMany on the new leader = %v, %v; want a=2", v, err)
 	}
 	leader.Network().Heal()

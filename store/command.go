@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/kvraft/hraftd/kv"
 )
 
 // OpType says what one operation in a command does to the state machine.
@@ -70,12 +72,6 @@ type Command struct {
 // a version it does not know refuses the entry instead of guessing.
 const commandVersion byte = 1
 
-// Limits the decoder enforces so that a corrupt entry cannot make it
-// allocate without bound.
-const (
-	maxWriteIDLen = 128
-)
-
 // errCorrupt is wrapped by every decoding error.
 var errCorrupt = errors.New("corrupt command")
 
@@ -136,7 +132,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 	for i := 0; i < nw && d.err == nil; i++ {
 		var w Write
 		w.ID = d.string()
-		if len(w.ID) > maxWriteIDLen {
+		if len(w.ID) > kv.MaxWriteIDBytes {
 			d.fail("write ID too long")
 		}
 		nops := d.count(2) // an op takes at least 2 bytes

@@ -5,12 +5,13 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"maps"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvraft/hraftd/kv"
 )
 
 // dedupCapacity is how many recent write IDs the state machine remembers.
@@ -168,24 +169,11 @@ func (f *fsm) appliedIndex() uint64 {
 	return f.applied
 }
 
-// Digest describes the state compactly so replicas can be compared.
-type Digest struct {
-	AppliedIndex uint64
-	Keys         int
-	// Hash is order-independent: the XOR of a 64-bit hash of each pair,
-	// kept up to date in O(1) per operation, so /status can report it on
-	// every poll without walking the map.
-	Hash uint64
-}
-
-func (f *fsm) digest() Digest {
+func (f *fsm) digest() kv.Digest {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return Digest{AppliedIndex: f.applied, Keys: len(f.data), Hash: f.hash}
+	return kv.Digest{AppliedIndex: f.applied, Keys: len(f.data), Hash: f.hash}
 }
-
-// HashString formats a digest hash the way /status shows it.
-func (d Digest) HashString() string { return strconv.FormatUint(d.Hash, 16) }
 
 // pairHash hashes one key/value pair. FNV-1a alone mixes its last bytes
 // weakly, so a finalizer (from SplitMix64) spreads them before the XOR.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvraft/hraftd/kv"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -102,13 +104,13 @@ func TestFSMApplySnapshotRestore(t *testing.T) {
 }
 
 // digestAt computes the digest a fresh FSM holding data at index idx has.
-func (f *fsm) digestAt(t *testing.T, idx uint64, data map[string]string) Digest {
+func (f *fsm) digestAt(t *testing.T, idx uint64, data map[string]string) kv.Digest {
 	t.Helper()
 	var h uint64
 	for k, v := range data {
 		h ^= pairHash(k, v)
 	}
-	return Digest{AppliedIndex: idx, Keys: len(data), Hash: h}
+	return kv.Digest{AppliedIndex: idx, Keys: len(data), Hash: h}
 }
 
 func TestFSMDigestTracksState(t *testing.T) {

@@ -24,38 +24,9 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/kvraft/hraftd/kv"
 	"github.com/kvraft/hraftd/raftnet"
 )
-
-// ReadLevel is how fresh a read must be.
-type ReadLevel string
-
-// The read levels. The README's "Read levels" section explains each one's
-// guarantee and cost.
-const (
-	// ReadNone reads this node's local map: fastest, possibly stale (a
-	// follower may lag, a deposed leader may not know it yet).
-	ReadNone ReadLevel = "none"
-	// ReadWeak reads on the node that believes it is the leader, without
-	// checking with a quorum: almost always fresh, but a leader cut off
-	// from its group may serve stale data for up to one lease.
-	ReadWeak ReadLevel = "weak"
-	// ReadLinearizable confirms leadership with a quorum round and waits
-	// until everything committed before the read began is applied, so the
-	// read sees every write acknowledged before it started.
-	ReadLinearizable ReadLevel = "linearizable"
-)
-
-// ParseReadLevel maps a ?level= value to a ReadLevel; "" means ReadNone.
-func ParseReadLevel(s string) (ReadLevel, error) {
-	switch ReadLevel(s) {
-	case "", ReadNone:
-		return ReadNone, nil
-	case ReadWeak, ReadLinearizable:
-		return ReadLevel(s), nil
-	}
-	return "", fmt.Errorf("%w: unknown read level %q (use none, weak or linearizable)", ErrInvalid, s)
-}
 
 // Config configures a Store. Start from DefaultConfig.
 type Config struct {
@@ -109,7 +80,7 @@ type Config struct {
 // DefaultConfig returns the configuration the hraftd binary starts from.
 func DefaultConfig() Config {
 	return Config{
-		MaxKeyBytes:    1024,
+		MaxKeyBytes:    kv.MaxKeyBytes,
 		DefaultTimeout: 10 * time.Second,
 		SnapshotRetain: 2,
 		SnapshotBytes:  64 << 20,
@@ -373,18 +344,9 @@ func (s *Store) countLeaderChanges() {
 	}
 }
 
-// Counters are cumulative counts since the node started, for metrics.
-type Counters struct {
-	LeaderChanges    uint64
-	AppliedEntries   uint64
-	Snapshots        uint64
-	SnapshotFailures uint64
-	SnapshotSeconds  float64
-}
-
 // Counters returns the node's cumulative counters.
-func (s *Store) Counters() Counters {
-	return Counters{
+func (s *Store) Counters() kv.Counters {
+	return kv.Counters{
 		LeaderChanges:    s.leaderChanges.Load(),
 		AppliedEntries:   s.fsm.appliedEntries.Load(),
 		Snapshots:        s.fsm.snapshots.Load(),
@@ -495,11 +457,11 @@ func (s *Store) voters() int {
 func (s *Store) ValidateKey(key string) error {
 	switch {
 	case key == "":
-		return fmt.Errorf("%w: key is empty", ErrInvalid)
+		return fmt.Errorf("%w: key is empty", kv.ErrInvalid)
 	case len(key) > s.cfg.MaxKeyBytes:
-		return fmt.Errorf("key of %d bytes is over the %d-byte limit: %w", len(key), s.cfg.MaxKeyBytes, ErrTooLarge)
+		return fmt.Errorf("key of %d bytes is over the %d-byte limit: %w", len(key), s.cfg.MaxKeyBytes, kv.ErrTooLarge)
 	case !utf8.ValidString(key):
-		return fmt.Errorf("%w: key is not valid UTF-8", ErrInvalid)
+		return fmt.Errorf("%w: key is not valid UTF-8", kv.ErrInvalid)
 	}
 	return nil
 }
@@ -509,7 +471,7 @@ func (s *Store) ValidateKey(key string) error {
 // entry's log index.
 func (s *Store) Set(ctx context.Context, pairs map[string]string, writeID string) (uint64, error) {
 	if len(pairs) == 0 {
-		return 0, fmt.Errorf("%w: no key-value pairs", ErrInvalid)
+		return 0, fmt.Errorf("%w: no key-value pairs", kv.ErrInvalid)
 	}
 	w := Write{ID: writeID, Ops: make([]Op, 0, len(pairs))}
 	for k, v := range pairs {
@@ -528,24 +490,24 @@ func (s *Store) Delete(ctx context.Context, key, writeID string) (uint64, error)
 // be used: membership operations are the store's own business.
 func (s *Store) Execute(ctx context.Context, writes []Write) (uint64, error) {
 	if len(writes) == 0 {
-		return 0, fmt.Errorf("%w: no writes", ErrInvalid)
+		return 0, fmt.Errorf("%w: no writes", kv.ErrInvalid)
 	}
 	for _, w := range writes {
-		if len(w.ID) > maxWriteIDLen {
-			return 0, fmt.Errorf("%w: write ID longer than %d bytes", ErrInvalid, maxWriteIDLen)
+		if err := kv.CheckWriteID(w.ID); err != nil {
+			return 0, err
 		}
 		if len(w.Ops) == 0 {
-			return 0, fmt.Errorf("%w: a write has no operations", ErrInvalid)
+			return 0, fmt.Errorf("%w: a write has no operations", kv.ErrInvalid)
 		}
 		for _, op := range w.Ops {
 			if op.Type != OpSet && op.Type != OpDelete {
-				return 0, fmt.Errorf("%w: operation %s is not allowed", ErrInvalid, op.Type)
+				return 0, fmt.Errorf("%w: operation %s is not allowed", kv.ErrInvalid, op.Type)
 			}
 			if err := s.ValidateKey(op.Key); err != nil {
 				return 0, err
 			}
 			if !utf8.ValidString(op.Value) {
-				return 0, fmt.Errorf("%w: value for key %q is not valid UTF-8", ErrInvalid, op.Key)
+				return 0, fmt.Errorf("%w: value for key %q is not valid UTF-8", kv.ErrInvalid, op.Key)
 			}
 		}
 	}
@@ -576,7 +538,7 @@ func (s *Store) apply(ctx context.Context, cmd *Command) (uint64, error) {
 			return 0, s.mapRaftError(err)
 		}
 	case <-ctx.Done():
-		return 0, fmt.Errorf("waiting for commit: %w (the write may or may not be applied)", ErrTimeout)
+		return 0, fmt.Errorf("waiting for commit: %w (the write may or may not be applied)", kv.ErrTimeout)
 	}
 	if res, ok := f.Response().(applyResult); ok && res.err != nil {
 		return 0, fmt.Errorf("apply: %w", res.err)
@@ -598,11 +560,11 @@ func (s *Store) mapRaftError(err error) error {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return s.notLeaderError()
 	case errors.Is(err, raft.ErrLeadershipLost):
-		return fmt.Errorf("%w: %v", ErrLeadershipLost, err)
+		return fmt.Errorf("%w: %v", kv.ErrLeadershipLost, err)
 	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return fmt.Errorf("%w: %v (not applied)", ErrTimeout, err)
+		return fmt.Errorf("%w: %v (not applied)", kv.ErrTimeout, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
-		return ErrClosed
+		return kv.ErrClosed
 	}
 	return err
 }
@@ -610,26 +572,26 @@ func (s *Store) mapRaftError(err error) error {
 // notLeaderError says who leads, if anyone is known to.
 func (s *Store) notLeaderError() error {
 	if id, _ := s.LeaderHTTP(); id != "" {
-		return fmt.Errorf("%w: the leader is %s", ErrNotLeader, id)
+		return fmt.Errorf("%w: the leader is %s", kv.ErrNotLeader, id)
 	}
-	return ErrNoLeader
+	return kv.ErrNoLeader
 }
 
 func (s *Store) checkOpen() error {
 	select {
 	case <-s.closed:
-		return ErrClosed
+		return kv.ErrClosed
 	default:
 	}
 	if s.raft == nil {
-		return ErrClosed
+		return kv.ErrClosed
 	}
 	return nil
 }
 
 // Get reads key at the given level. found tells a missing key from an
 // empty value; index is the applied index the read reflects.
-func (s *Store) Get(ctx context.Context, key string, level ReadLevel) (value string, found bool, index uint64, err error) {
+func (s *Store) Get(ctx context.Context, key string, level kv.ReadLevel) (value string, found bool, index uint64, err error) {
 	if err := s.ValidateKey(key); err != nil {
 		return "", false, 0, err
 	}
@@ -652,9 +614,9 @@ func (s *Store) Get(ctx context.Context, key string, level ReadLevel) (value str
 //
 // This is what lets the distributor answer many clients' linearizable reads
 // with one request and one quorum round (see POST /read).
-func (s *Store) GetMany(ctx context.Context, keys []string, level ReadLevel) (values map[string]string, index uint64, err error) {
+func (s *Store) GetMany(ctx context.Context, keys []string, level kv.ReadLevel) (values map[string]string, index uint64, err error) {
 	if len(keys) == 0 {
-		return nil, 0, fmt.Errorf("%w: no keys to read", ErrInvalid)
+		return nil, 0, fmt.Errorf("%w: no keys to read", kv.ErrInvalid)
 	}
 	for _, k := range keys {
 		if err := s.ValidateKey(k); err != nil {
@@ -674,19 +636,19 @@ func (s *Store) GetMany(ctx context.Context, keys []string, level ReadLevel) (va
 // readCheck makes sure a read at level may be served here now: nothing for
 // none, leadership as this node believes it for weak, and the read-index
 // barrier for linearizable.
-func (s *Store) readCheck(ctx context.Context, level ReadLevel) error {
+func (s *Store) readCheck(ctx context.Context, level kv.ReadLevel) error {
 	switch level {
-	case ReadNone, "":
+	case kv.ReadNone, "":
 		return nil
-	case ReadWeak:
+	case kv.ReadWeak:
 		if s.raft.State() != raft.Leader {
 			return s.notLeaderError()
 		}
 		return nil
-	case ReadLinearizable:
+	case kv.ReadLinearizable:
 		return s.linearizableBarrier(ctx)
 	}
-	return fmt.Errorf("%w: unknown read level %q", ErrInvalid, level)
+	return fmt.Errorf("%w: unknown read level %q", kv.ErrInvalid, level)
 }
 
 // linearizableBarrier returns once a read of the local state will see every
@@ -712,7 +674,7 @@ func (s *Store) linearizableBarrier(ctx context.Context) error {
 	readIndex := s.raft.CommitIndex()
 	if err := s.verifier.verify(ctx); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return fmt.Errorf("confirming leadership: %w", ErrTimeout)
+			return fmt.Errorf("confirming leadership: %w", kv.ErrTimeout)
 		}
 		return s.mapRaftError(err)
 	}
@@ -720,7 +682,7 @@ func (s *Store) linearizableBarrier(ctx context.Context) error {
 		return s.notLeaderError()
 	}
 	if err := s.fsm.waitApplied(ctx, readIndex); err != nil {
-		return fmt.Errorf("waiting for index %d to apply: %w", readIndex, ErrTimeout)
+		return fmt.Errorf("waiting for index %d to apply: %w", readIndex, kv.ErrTimeout)
 	}
 	return nil
 }
@@ -748,7 +710,7 @@ func (s *Store) LeaderHTTP() (id, httpAddr string) {
 // one added. The joiner's HTTP address, if given, is recorded.
 func (s *Store) Join(ctx context.Context, id, raftAddr, httpAddr string) error {
 	if id == "" || raftAddr == "" {
-		return fmt.Errorf("%w: join needs both id and addr", ErrInvalid)
+		return fmt.Errorf("%w: join needs both id and addr", kv.ErrInvalid)
 	}
 	if err := s.checkOpen(); err != nil {
 		return err
@@ -804,7 +766,7 @@ func (s *Store) Join(ctx context.Context, id, raftAddr, httpAddr string) error {
 // Remove removes the member with this ID from the group.
 func (s *Store) Remove(ctx context.Context, id string) error {
 	if id == "" {
-		return fmt.Errorf("%w: remove needs an id", ErrInvalid)
+		return fmt.Errorf("%w: remove needs an id", kv.ErrInvalid)
 	}
 	if err := s.checkOpen(); err != nil {
 		return err
@@ -823,7 +785,7 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 		found = found || srv.ID == raft.ServerID(id)
 	}
 	if !found {
-		return fmt.Errorf("%w: no member with id %q", ErrNotFound, id)
+		return fmt.Errorf("%w: no member with id %q", kv.ErrNotFound, id)
 	}
 	if err := s.raft.RemoveServer(raft.ServerID(id), 0, timeLeft(ctx)).Error(); err != nil {
 		return fmt.Errorf("remove %s: %w", id, s.mapRaftError(err))
@@ -846,35 +808,13 @@ func timeLeft(ctx context.Context) time.Duration {
 	return max(time.Until(dl), time.Millisecond)
 }
 
-// Member is one member of the group.
-type Member struct {
-	ID       string
-	RaftAddr string
-	HTTPAddr string
-	Voter    bool
-}
-
-// Status is a snapshot of this node's view of its group.
-type Status struct {
-	Me           Member
-	Leader       Member // zero if no leader is known
-	Members      []Member
-	State        string
-	Term         uint64
-	LastLogIndex uint64
-	CommitIndex  uint64
-	AppliedIndex uint64
-	LastContact  time.Duration
-	Digest       Digest
-}
-
 // Status reports this node's view of the group and its own progress.
-func (s *Store) Status() (Status, error) {
+func (s *Store) Status() (kv.Status, error) {
 	if err := s.checkOpen(); err != nil {
-		return Status{}, err
+		return kv.Status{}, err
 	}
-	st := Status{
-		Me:           Member{ID: s.cfg.ID, RaftAddr: s.layer.Addr().String(), HTTPAddr: s.cfg.HTTPAddr},
+	st := kv.Status{
+		Me:           kv.Member{ID: s.cfg.ID, RaftAddr: s.layer.Addr().String(), HTTPAddr: s.cfg.HTTPAddr},
 		State:        s.raft.State().String(),
 		Term:         s.raft.CurrentTerm(),
 		LastLogIndex: s.raft.LastIndex(),
@@ -889,7 +829,7 @@ func (s *Store) Status() (Status, error) {
 	}
 	addr, lid := s.raft.LeaderWithID()
 	if lid != "" {
-		st.Leader = Member{ID: string(lid), RaftAddr: string(addr), Voter: true}
+		st.Leader = kv.Member{ID: string(lid), RaftAddr: string(addr), Voter: true}
 		_, st.Leader.HTTPAddr = s.LeaderHTTP()
 	}
 	cf := s.raft.GetConfiguration()
@@ -897,7 +837,7 @@ func (s *Store) Status() (Status, error) {
 		return st, s.mapRaftError(err)
 	}
 	for _, srv := range cf.Configuration().Servers {
-		m := Member{ID: string(srv.ID), RaftAddr: string(srv.Address), HTTPAddr: s.fsm.member(string(srv.ID)), Voter: srv.Suffrage == raft.Voter}
+		m := kv.Member{ID: string(srv.ID), RaftAddr: string(srv.Address), HTTPAddr: s.fsm.member(string(srv.ID)), Voter: srv.Suffrage == raft.Voter}
 		if m.ID == s.cfg.ID {
 			m.HTTPAddr = s.cfg.HTTPAddr
 			st.Me.Voter = m.Voter
@@ -914,7 +854,7 @@ func (s *Store) Ready() error {
 		return err
 	}
 	if _, lid := s.raft.LeaderWithID(); lid == "" {
-		return ErrNoLeader
+		return kv.ErrNoLeader
 	}
 	commit := s.raft.CommitIndex()
 	if commit == 0 {

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kvraft/hraftd/internal/jsonenc"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // Write coalescing (group commit). Concurrent sets bound for the same shard
@@ -75,7 +76,7 @@ const (
 	maxBatchedWriteBytes = 64 << 10
 	// maxBatchedKeyBytes is the node's default key length limit: a longer
 	// key goes alone and the node decides.
-	maxBatchedKeyBytes = 1024
+	maxBatchedKeyBytes = kv.MaxKeyBytes
 )
 
 // batchSizeBounds are the upper bounds of the batch-size histogram's

@@ -9,11 +9,6 @@ import (
 
 // Sentinel errors. Compare with errors.Is; the router wraps them with detail.
 var (
-	// ErrInvalid means the request is malformed (an empty key, an unknown
-	// read level, ...); nothing was sent to any node.
-	ErrInvalid = errors.New("invalid request")
-	// ErrTooLarge means a request body, key or value is over a size limit.
-	ErrTooLarge = errors.New("too large")
 	// ErrNoLeader means no node of the shard was found leading before the
 	// request's deadline: the shard is electing, or a majority of it is down.
 	ErrNoLeader = errors.New("no leader")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // Read coalescing. Concurrent Gets at level linearizable (or weak) bound for
@@ -63,7 +64,7 @@ import (
 // followers, and their cost is a map lookup, not a leadership round.
 const (
 	// maxReadBatchKeys bounds the reads merged into one batch: well under
-	// the node's limit of 1024 keys per POST /read, and small enough that
+	// the node's limit of kv.MaxReadKeys per POST /read, and small enough that
 	// one batch's answer stays a few tens of KiB for typical values.
 	maxReadBatchKeys = 256
 	// maxReadBatchBytes bounds a batch's keys, each counted at its worst
@@ -74,7 +75,7 @@ const (
 	// maxBatchedReadKeyBytes is the node's default key length limit. A
 	// longer key is read alone: the node refuses it with 413, and that
 	// answer must be its caller's alone, not its batch's.
-	maxBatchedReadKeyBytes = 1024
+	maxBatchedReadKeyBytes = kv.MaxKeyBytes
 )
 
 // readBatchLevels are the levels whose reads are coalesced, in the order of

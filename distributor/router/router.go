@@ -31,10 +31,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/kv"
 )
-
-// maxWriteIDBytes is the node's limit on an Idempotency-Key.
-const maxWriteIDBytes = 128
 
 // maxReplyBytes bounds how much of a node's answer is read. A node accepts
 // bodies of 1 MiB by default, so a value, and a GET answering it, can be
@@ -190,27 +188,9 @@ type GetResult struct {
 func CheckKey(key string) error {
 	switch {
 	case key == "":
-		return fmt.Errorf("%w: the key is empty", ErrInvalid)
+		return fmt.Errorf("%w: the key is empty", kv.ErrInvalid)
 	case !utf8.ValidString(key):
-		return fmt.Errorf("%w: the key is not valid UTF-8", ErrInvalid)
-	}
-	return nil
-}
-
-// CheckLevel reports whether level is a read level the nodes accept; ""
-// means the node's default (none).
-func CheckLevel(level string) error {
-	switch level {
-	case "", api.LevelNone, api.LevelWeak, api.LevelLinearizable:
-		return nil
-	}
-	return fmt.Errorf("%w: unknown read level %q (use none, weak or linearizable)", ErrInvalid, level)
-}
-
-// CheckWriteID reports whether id can be used as an Idempotency-Key.
-func CheckWriteID(id string) error {
-	if len(id) > maxWriteIDBytes {
-		return fmt.Errorf("%w: the Idempotency-Key is %d bytes, over the %d-byte limit", ErrInvalid, len(id), maxWriteIDBytes)
+		return fmt.Errorf("%w: the key is not valid UTF-8", kv.ErrInvalid)
 	}
 	return nil
 }
@@ -231,17 +211,17 @@ func CheckWriteID(id string) error {
 // batch.go); it still returns only once its own part is committed.
 func (r *Router) Set(ctx context.Context, pairs map[string]string, writeID string) ([]Result, error) {
 	if len(pairs) == 0 {
-		return nil, fmt.Errorf("%w: no key-value pairs to set", ErrInvalid)
+		return nil, fmt.Errorf("%w: no key-value pairs to set", kv.ErrInvalid)
 	}
 	for k, v := range pairs {
 		if err := CheckKey(k); err != nil {
 			return nil, err
 		}
 		if !utf8.ValidString(v) {
-			return nil, fmt.Errorf("%w: the value of %q is not valid UTF-8", ErrInvalid, k)
+			return nil, fmt.Errorf("%w: the value of %q is not valid UTF-8", kv.ErrInvalid, k)
 		}
 	}
-	if err := CheckWriteID(writeID); err != nil {
+	if err := kv.CheckWriteID(writeID); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
@@ -304,7 +284,7 @@ func (r *Router) Delete(ctx context.Context, key, writeID string) (Result, error
 	if err := CheckKey(key); err != nil {
 		return Result{}, err
 	}
-	if err := CheckWriteID(writeID); err != nil {
+	if err := kv.CheckWriteID(writeID); err != nil {
 		return Result{}, err
 	}
 	if writeID == "" {
@@ -366,7 +346,7 @@ func (r *Router) Get(ctx context.Context, key, level string) (GetResult, error) 
 	if err := CheckKey(key); err != nil {
 		return GetResult{}, err
 	}
-	if err := CheckLevel(level); err != nil {
+	if _, err := kv.ParseReadLevel(level); err != nil {
 		return GetResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
@@ -436,7 +416,7 @@ func newWriteID() string {
 // the same Idempotency-Key resends each part with the same ID.
 func partWriteID(id string, s int) string {
 	part := id + "#" + strconv.Itoa(s)
-	if len(part) <= maxWriteIDBytes {
+	if len(part) <= kv.MaxWriteIDBytes {
 		return part
 	}
 	sum := sha256.Sum256([]byte(part))

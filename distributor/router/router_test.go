@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kvraft/hraftd/kv"
 )
 
 // TestHashVectors pins the routing function: changing it would send existing
@@ -339,7 +341,7 @@ func TestClientWriteIDIsKeptAndSplitPerShard(t *testing.T) {
 			t.Fatalf("derived write ID of %d bytes is over the node's limit", len(id))
 		}
 	}
-	if _, err := r.Set(ctx, map[string]string{k0: "v"}, long+"x"); !errors.Is(err, ErrInvalid) {
+	if _, err := r.Set(ctx, map[string]string{k0: "v"}, long+"x"); !errors.Is(err, kv.ErrInvalid) {
 		t.Fatalf("129-byte write ID: %v, want ErrInvalid", err)
 	}
 }
@@ -514,7 +516,7 @@ func TestBadInputNeverReachesANode(t *testing.T) {
 		"delete no key":  func() error { _, err := r.Delete(ctx, "", ""); return err }(),
 		"delete long id": func() error { _, err := r.Delete(ctx, "k", strings.Repeat("i", 129)); return err }(),
 	} {
-		if !errors.Is(err, ErrInvalid) {
+		if !errors.Is(err, kv.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
 		}
 	}

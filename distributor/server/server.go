@@ -24,6 +24,7 @@ import (
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/distributor/router"
 	"github.com/kvraft/hraftd/internal/cleanpath"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // Router is what the HTTP API needs from the router.
@@ -275,7 +276,7 @@ func readWrite[T any](s *Server, w http.ResponseWriter, r *http.Request, decode 
 		return req, "", false
 	}
 	id = r.Header.Get(api.HeaderWriteID)
-	if err := router.CheckWriteID(id); err != nil {
+	if err := kv.CheckWriteID(id); err != nil {
 		s.writeError(w, r, err, nil)
 		return req, "", false
 	}
@@ -325,19 +326,19 @@ func decodeSetStrict(body []byte) (setRequest, error) {
 		case "valor":
 			dst = &req.Valor
 		default:
-			return req, fmt.Errorf("%w: unknown field %q: the body has exactly two fields, \"clave\" and \"valor\"%s", router.ErrInvalid, name, example)
+			return req, fmt.Errorf("%w: unknown field %q: the body has exactly two fields, \"clave\" and \"valor\"%s", kv.ErrInvalid, name, example)
 		}
 		if err := json.Unmarshal(v, dst); err != nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-			return req, fmt.Errorf("%w: %q must be a JSON string, not %s%s", router.ErrInvalid, name, jsonKind(v), example)
+			return req, fmt.Errorf("%w: %q must be a JSON string, not %s%s", kv.ErrInvalid, name, jsonKind(v), example)
 		}
 	}
 	switch {
 	case raw["clave"] == nil:
-		return req, fmt.Errorf("%w: \"clave\" is missing%s", router.ErrInvalid, example)
+		return req, fmt.Errorf("%w: \"clave\" is missing%s", kv.ErrInvalid, example)
 	case raw["valor"] == nil:
-		return req, fmt.Errorf("%w: \"valor\" is missing (send \"\" for an empty value)%s", router.ErrInvalid, example)
+		return req, fmt.Errorf("%w: \"valor\" is missing (send \"\" for an empty value)%s", kv.ErrInvalid, example)
 	case req.Clave == "":
-		return req, fmt.Errorf("%w: \"clave\" is empty%s", router.ErrInvalid, example)
+		return req, fmt.Errorf("%w: \"clave\" is empty%s", kv.ErrInvalid, example)
 	}
 	return req, nil
 }
@@ -351,7 +352,7 @@ func decodePairs(body []byte) (map[string]string, error) {
 		return nil, fmt.Errorf("%w%s", err, example)
 	}
 	if len(raw) == 0 {
-		return nil, fmt.Errorf("%w: the body has no key-value pairs%s", router.ErrInvalid, example)
+		return nil, fmt.Errorf("%w: the body has no key-value pairs%s", kv.ErrInvalid, example)
 	}
 	pairs := make(map[string]string, len(raw))
 	for k, v := range raw {
@@ -360,7 +361,7 @@ func decodePairs(body []byte) (map[string]string, error) {
 		}
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-			return nil, fmt.Errorf("%w: the value of %q must be a JSON string, not %s%s", router.ErrInvalid, k, jsonKind(v), example)
+			return nil, fmt.Errorf("%w: the value of %q must be a JSON string, not %s%s", kv.ErrInvalid, k, jsonKind(v), example)
 		}
 		pairs[k] = s
 	}
@@ -441,7 +442,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, name string) 
 		return "", res, false
 	}
 	id := r.Header.Get(api.HeaderWriteID)
-	if err := router.CheckWriteID(id); err != nil {
+	if err := kv.CheckWriteID(id); err != nil {
 		s.writeError(w, r, err, nil)
 		return "", res, false
 	}
@@ -495,7 +496,7 @@ func (s *Server) handleKeyGet(w http.ResponseWriter, r *http.Request) {
 // through the router, count it, and either set the answer's headers (ok)
 // or write the error.
 func (s *Server) read(w http.ResponseWriter, r *http.Request, key, level string) (router.GetResult, bool) {
-	if err := router.CheckLevel(level); err != nil {
+	if _, err := kv.ParseReadLevel(level); err != nil {
 		s.writeError(w, r, err, nil)
 		return router.GetResult{}, false
 	}
@@ -576,7 +577,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 func pathKey(r *http.Request, name string) (string, error) {
 	key := r.PathValue(name)
 	if key == "" {
-		return "", fmt.Errorf("%w: the key is empty; put it in the path, percent-encoded, e.g. %s%s", router.ErrInvalid, r.URL.Path, "batman")
+		return "", fmt.Errorf("%w: the key is empty; put it in the path, percent-encoded, e.g. %s%s", kv.ErrInvalid, r.URL.Path, "batman")
 	}
 	return key, router.CheckKey(key)
 }
@@ -600,11 +601,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (buf *[]byte, 
 }
 
 func errTooLarge(limit int64) error {
-	return fmt.Errorf("the request body is over the %d-byte limit: %w", limit, router.ErrTooLarge)
+	return fmt.Errorf("the request body is over the %d-byte limit: %w", limit, kv.ErrTooLarge)
 }
 
 func bodyReadError(err error) error {
-	return fmt.Errorf("%w: reading the body: %v", router.ErrInvalid, err)
+	return fmt.Errorf("%w: reading the body: %v", kv.ErrInvalid, err)
 }
 
 // jsonSpace is the whitespace JSON allows around a value.
@@ -615,30 +616,30 @@ const jsonSpace = " \t\r\n"
 // other JSON types and trailing data.
 func decodeObject(body []byte, v any) error {
 	if !utf8.Valid(body) {
-		return fmt.Errorf("%w: the body is not valid UTF-8", router.ErrInvalid)
+		return fmt.Errorf("%w: the body is not valid UTF-8", kv.ErrInvalid)
 	}
 	// Only JSON's own whitespace: bytes.TrimSpace would also take \v, \f,
 	// U+0085 and U+00A0, and so accept bodies that are not JSON.
 	trimmed := bytes.Trim(body, jsonSpace)
 	if len(trimmed) == 0 {
-		return fmt.Errorf("%w: the body is empty; send a JSON object", router.ErrInvalid)
+		return fmt.Errorf("%w: the body is empty; send a JSON object", kv.ErrInvalid)
 	}
 	if trimmed[0] != '{' {
-		return fmt.Errorf("%w: the body must be a JSON object", router.ErrInvalid)
+		return fmt.Errorf("%w: the body must be a JSON object", kv.ErrInvalid)
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			if te.Field != "" {
-				return fmt.Errorf("%w: %q must be a string, not a JSON %s", router.ErrInvalid, te.Field, te.Value)
+				return fmt.Errorf("%w: %q must be a string, not a JSON %s", kv.ErrInvalid, te.Field, te.Value)
 			}
-			return fmt.Errorf("%w: the body must be a JSON object of strings; found a JSON %s", router.ErrInvalid, te.Value)
+			return fmt.Errorf("%w: the body must be a JSON object of strings; found a JSON %s", kv.ErrInvalid, te.Value)
 		}
-		return fmt.Errorf("%w: malformed JSON: %v", router.ErrInvalid, err)
+		return fmt.Errorf("%w: malformed JSON: %v", kv.ErrInvalid, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: unexpected data after the JSON object", router.ErrInvalid)
+		return fmt.Errorf("%w: unexpected data after the JSON object", kv.ErrInvalid)
 	}
 	return nil
 }
@@ -666,9 +667,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, a
 	var ne *router.NodeError
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, router.ErrTooLarge):
+	case errors.Is(err, kv.ErrTooLarge):
 		status = http.StatusRequestEntityTooLarge
-	case errors.Is(err, router.ErrInvalid):
+	case errors.Is(err, kv.ErrInvalid):
 		status = http.StatusBadRequest
 	case errors.As(err, &ne):
 		// A node refused the request itself (a key over its limit, say):
