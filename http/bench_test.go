@@ -27,7 +27,8 @@ type nopObserver struct{}
 func (nopObserver) ObserveRequest(string, int, time.Duration) {}
 
 // BenchmarkGetNone is GET /key/{k}?level=none through the whole Service
-// (routing, observer, lookup, answer): target 4's request, minus net/http.
+// (routing, observer, lookup, answer): the request a node serves most,
+// minus net/http.
 func BenchmarkGetNone(b *testing.B) {
 	fs := &fakeStore{IDFn: func() string { return "node1" }, GetFn: func(_ context.Context, key string, _ kv.ReadLevel) (string, bool, uint64, error) {
 		return "value-of-100-bytes-value-of-100-bytes-value-of-100-bytes-value-of-100-bytes-value-of-100-bytes-v", true, 123456, nil
