@@ -132,10 +132,13 @@ func New(cfg Config, s Store) *Service {
 }
 
 // endpoints is the node's API as a 404 lists it.
-const endpoints = "POST /key, GET /key/{k}, DELETE /key/{k}, POST /read, POST /join, POST /remove, GET /status, GET /readyz, GET /metrics"
+const endpoints = "POST /key, GET /key/{k}, DELETE /key/{k}, POST /read, POST /join, POST /remove, GET /status, GET /readyz"
 
 func (s *Service) routes() {
 	s.mux.Hint = "; a node serves " + endpoints
+	if s.cfg.Metrics != nil {
+		s.mux.Hint += ", GET /metrics"
+	}
 	// {key...} takes the rest of the path, so both /key/a%2Fb and /key/a/b
 	// address the key "a/b".
 	s.mux.HandleFunc("POST /key", s.handleSet)

@@ -238,7 +238,7 @@ func (s *Store) bootstrapIfNew(st storage) error {
 		s.logger.Info("existing state found, not bootstrapping")
 		return nil
 	}
-	s.logger.Info("bootstrapping a new group", "id", s.cfg.ID, "raft", s.layer.Addr().String())
+	s.logger.Info("bootstrapping a new group", "raft", s.layer.Addr().String())
 	f := s.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 		Suffrage: raft.Voter,
 		ID:       raft.ServerID(s.cfg.ID),
