@@ -152,6 +152,33 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	st, err := openStore(o, base)
+	if err != nil {
+		logger.Error("failed to open store", "error", err)
+		return 1
+	}
+	svc, err := startHTTP(o, st, logger)
+	if err != nil {
+		logger.Error("failed to start HTTP service", "error", err)
+		_ = st.Close()
+		return 1
+	}
+	logger.Info("hraftd started", startedAttrs(o, svc.Addr(), st.Recovered())...)
+
+	code := 0
+	if o.join != "" && !joinGroup(ctx, logger, o, st.Recovered()) {
+		code = 1
+		stop()
+	}
+	<-ctx.Done()
+	if err := shutdown(logger, svc, st); err != nil {
+		return 1
+	}
+	return code
+}
+
+// openStore opens the node's replica of the store as the flags say.
+func openStore(o *options, logger *slog.Logger) (*store.Store, error) {
 	cfg := store.DefaultConfig()
 	cfg.ID = o.id
 	cfg.RaftBind = o.raddr
@@ -161,17 +188,19 @@ func run() int {
 	cfg.InMem = o.inmem
 	cfg.Bootstrap = o.join == ""
 	cfg.MaxKeyBytes = o.maxKey
-	cfg.Logger = base
+	cfg.Logger = logger
 	st, err := store.New(cfg)
 	if err != nil {
-		logger.Error("bad configuration", "error", err)
-		return 1
+		return nil, fmt.Errorf("bad configuration: %w", err)
 	}
 	if err := st.Open(); err != nil {
-		logger.Error("failed to open store", "error", err)
-		return 1
+		return nil, err
 	}
+	return st, nil
+}
 
+// startHTTP serves the node's API, with its metrics, over st.
+func startHTTP(o *options, st *store.Store, logger *slog.Logger) (*httpd.Service, error) {
 	hcfg := httpd.DefaultConfig()
 	hcfg.Addr = o.haddr
 	hcfg.MaxBodyBytes = o.maxBody
@@ -185,35 +214,49 @@ func run() int {
 		logger.Warn("fault injection is enabled: any client can partition this node")
 	}
 	svc := httpd.New(hcfg, st)
-	if err := svc.Start(); err != nil {
-		logger.Error("failed to start HTTP service", "error", err)
-		_ = st.Close()
-		return 1
-	}
-	logger.Info("hraftd started", "http", svc.Addr().String(), "raft", o.radv, "data_dir", o.dataDir, "recovered", st.Recovered())
+	return svc, svc.Start()
+}
 
-	code := 0
-	if o.join != "" {
-		req := api.JoinRequest{ID: o.id, Addr: o.radv, HTTPAddr: o.hadv}
-		if st.Recovered() {
-			// Already a member: the join is a no-op by hraftd's rules, but
-			// it refreshes our HTTP address if it changed. It must not
-			// block start-up, since the group may have no leader yet.
-			go func() {
-				if err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout); err != nil {
-					logger.Warn("rejoin after restart did not complete; continuing as a recovered member", "error", err)
-				}
-			}()
-		} else if err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout); err != nil {
-			if ctx.Err() == nil {
-				logger.Error("could not join the group", "join", o.join, "error", err)
-				code = 1
+// startedAttrs are the fields of the start-up log line: the addresses
+// others use to reach this node, and the ones it listens on where they
+// differ (e.g. -haddr :11002 listens on [::]:11002).
+func startedAttrs(o *options, httpListen net.Addr, recovered bool) []any {
+	attrs := []any{"http", o.hadv}
+	if l := httpListen.String(); l != o.hadv {
+		attrs = append(attrs, "http_listen", l)
+	}
+	attrs = append(attrs, "raft", o.radv)
+	if o.raddr != o.radv {
+		attrs = append(attrs, "raft_listen", o.raddr)
+	}
+	return append(attrs, "data_dir", o.dataDir, "recovered", recovered)
+}
+
+// joinGroup joins the group through the member at -join and reports
+// whether the node can go on. A recovered node is already a member: its
+// join is a no-op by hraftd's rules, but refreshes its HTTP address if it
+// changed, and it runs in the background, since the group may have no
+// leader yet and start-up must not wait for one.
+func joinGroup(ctx context.Context, logger *slog.Logger, o *options, recovered bool) bool {
+	req := api.JoinRequest{ID: o.id, Addr: o.radv, HTTPAddr: o.hadv}
+	if recovered {
+		go func() {
+			if err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout); err != nil {
+				logger.Warn("rejoin after restart did not complete; continuing as a recovered member", "error", err)
 			}
-			stop()
-		}
+		}()
+		return true
 	}
+	err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout)
+	if err != nil && ctx.Err() == nil {
+		logger.Error("could not join the group", "join", o.join, "error", err)
+		return false
+	}
+	return true
+}
 
-	<-ctx.Done()
+// shutdown closes the HTTP service, then the store.
+func shutdown(logger *slog.Logger, svc *httpd.Service, st *store.Store) error {
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -222,10 +265,10 @@ func run() int {
 	}
 	if err := st.Close(); err != nil {
 		logger.Error("store shutdown", "error", err)
-		return 1
+		return err
 	}
 	logger.Info("stopped")
-	return code
+	return nil
 }
 
 // joinWithRetry asks the member at joinAddr to add this node, retrying with

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/kvraft/hraftd/internal/httpx"
 	"github.com/kvraft/hraftd/kv"
 )
 
@@ -36,7 +37,7 @@ type FaultState struct {
 }
 
 func (s *Service) handleFaultsGet(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, FaultState{Blocked: s.cfg.Faults.Blocked()})
+	httpx.WriteJSON(w, http.StatusOK, FaultState{Blocked: s.cfg.Faults.Blocked()})
 }
 
 func (s *Service) handleFaultsPost(w http.ResponseWriter, r *http.Request) {
@@ -46,7 +47,7 @@ func (s *Service) handleFaultsPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req FaultRequest
-	if err := decodeObject(body, &req); err != nil {
+	if err := httpx.DecodeObject(body, &req, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -62,5 +63,5 @@ func (s *Service) handleFaultsPost(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Faults.Unblock(req.Unblock...)
 	s.cfg.Faults.Block(req.Block...)
 	s.logger.Warn("fault injection changed", "blocked", s.cfg.Faults.Blocked())
-	writeJSON(w, http.StatusOK, FaultState{Blocked: s.cfg.Faults.Blocked()})
+	httpx.WriteJSON(w, http.StatusOK, FaultState{Blocked: s.cfg.Faults.Blocked()})
 }

@@ -14,11 +14,10 @@ const keyGetPattern = "GET /key/{key...}"
 // r.PathValue("key") would give. p must be clean (cleanpath.IsClean):
 // ServeHTTP refuses every other path before routing, so the check is not
 // made twice on the hottest request. ok is false for anything else, which
-// then goes through the mux as before. It exists because the mux's
-// matching makes about half the allocations of a level=none read
-// (BenchmarkGetNone), the request a node serves most;
-// TestKeyGetPathAgreesWithMux and FuzzKeyGetPath hold it to the mux's
-// answer.
+// then goes through the mux. It exists because the mux's matching is a
+// large share of the allocations of a level=none read (BenchmarkGetNone),
+// the request a node serves most; TestKeyGetPathAgreesWithMux and
+// FuzzKeyGetPath hold it to the mux's answer.
 func keyGetPath(p string) (key string, ok bool) {
 	const prefix = "/key/"
 	if len(p) <= len(prefix) || !strings.HasPrefix(p, prefix) {

@@ -114,6 +114,8 @@ func (l *Layer) acceptLoop() {
 	}
 }
 
+// handshake reads an accepted connection's preamble, to learn which peer
+// dialed, and hands the connection to Accept unless that peer is blocked.
 func (l *Layer) handshake(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	br := bufio.NewReader(c)
@@ -135,6 +137,7 @@ func (l *Layer) handshake(c net.Conn) {
 	}
 }
 
+// readPreamble reads the magic and the dialer's advertised Raft address.
 func readPreamble(r *bufio.Reader) (string, error) {
 	magic := make([]byte, len(preambleMagic))
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != preambleMagic {

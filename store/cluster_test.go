@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kvraft/hraftd/internal/freeport"
 	"github.com/kvraft/hraftd/kv"
 )
 
@@ -43,12 +43,11 @@ func testConfig(t *testing.T, id, dir, raftAddr string, bootstrap bool) Config {
 // a listener on port 0.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Ports(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return freeport.Addr(ports[0])
 }
 
 func startNode(t *testing.T, id, dir, raftAddr string, bootstrap bool) *testNode {
@@ -87,6 +86,8 @@ func startCluster(t *testing.T, n int) []*testNode {
 func poll(t *testing.T, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
@@ -95,7 +96,7 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		<-tick.C
 	}
 }
 

@@ -16,10 +16,10 @@ import (
 
 // dedupCapacity is how many recent write IDs the state machine remembers.
 // Eviction is by count, in apply order, so every replica evicts the same IDs
-// at the same index. It needs to cover the writes that can commit while a
-// client is still retrying one (the distributor retries for at most its
-// request deadline, 10 s by default); 200k IDs is ~10 s at 20k writes/s and
-// costs roughly 20 MB at most.
+// at the same index. It must cover the writes that can commit while a
+// client is still retrying one: the distributor retries for at most its
+// request deadline (10 s by default), so this is sized for that window at a
+// busy group's write rate, at a bounded cost in memory.
 const dedupCapacity = 200_000
 
 // applyResult is what fsm.Apply returns for a command entry; it reaches the

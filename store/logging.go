@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // newRaftLogger returns an hclog.Logger whose records go to l, so raft's
@@ -59,5 +62,57 @@ func (s slogSink) Accept(name string, level hclog.Level, msg string, args ...any
 	if !s.l.Enabled(ctx, lvl) {
 		return
 	}
-	s.l.Log(ctx, lvl, msg, append(args, "component", name)...)
+	s.l.Log(ctx, lvl, msg, append(slogArgs(args), "component", name)...)
+}
+
+// slogArgs returns args with hclog's formatting wrappers (hclog.Fmt and
+// friends) rendered as strings: hclog's own printer expands them, slog
+// would print their raw contents, e.g. servers="[%+v [...]]".
+func slogArgs(args []any) []any {
+	out := make([]any, len(args), len(args)+2)
+	for i, a := range args {
+		switch v := a.(type) {
+		case hclog.Format:
+			out[i] = formatArg(v)
+		case hclog.Hex:
+			out[i] = fmt.Sprintf("0x%x", int(v))
+		case hclog.Octal:
+			out[i] = fmt.Sprintf("0%o", int(v))
+		case hclog.Binary:
+			out[i] = fmt.Sprintf("0b%b", int(v))
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}
+
+// formatArg renders an hclog.Fmt value. Raft logs its configuration as
+// hclog.Fmt("%+v", servers); that one is written as a readable list of
+// members instead of Go's struct syntax.
+func formatArg(f hclog.Format) string {
+	if len(f) == 0 {
+		return ""
+	}
+	if servers, ok := f[len(f)-1].([]raft.Server); ok && len(f) == 2 {
+		return serversString(servers)
+	}
+	format, ok := f[0].(string)
+	if !ok {
+		return fmt.Sprint(f...)
+	}
+	return fmt.Sprintf(format, f[1:]...)
+}
+
+// serversString writes a configuration's members as
+// "node0 at 127.0.0.1:12000 (voter), ...", or "none".
+func serversString(servers []raft.Server) string {
+	if len(servers) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(servers))
+	for i, srv := range servers {
+		parts[i] = fmt.Sprintf("%s at %s (%s)", srv.ID, srv.Address, strings.ToLower(srv.Suffrage.String()))
+	}
+	return strings.Join(parts, ", ")
 }

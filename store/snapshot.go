@@ -29,6 +29,38 @@ const (
 	snapshotVersion = 1
 )
 
+// snapshotBySize snapshots whenever SnapshotBytes of entries have been
+// applied since the last snapshot it took (raft's own, by entry count,
+// may come in between: at worst one snapshot too many). It checks once a
+// second: the point is bounding a restart's replay, not precision.
+func (s *Store) snapshotBySize() {
+	defer s.bg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := s.fsm.appliedBytes.Load()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		cur := s.fsm.appliedBytes.Load()
+		if cur-last < s.cfg.SnapshotBytes {
+			continue
+		}
+		err := s.raft.Snapshot().Error()
+		switch {
+		case err == nil, errors.Is(err, raft.ErrNothingNewToSnapshot):
+			s.logger.Info("snapshot taken", "reason", "applied bytes", "bytes", cur-last)
+			last = cur
+		default:
+			// Shutting down, or a snapshot already running: try again
+			// at the next tick.
+			s.logger.Debug("snapshot by size failed", "error", err)
+		}
+	}
+}
+
 // fsmSnapshot is a point-in-time copy of the state, written out by Persist.
 type fsmSnapshot struct {
 	fsm     *fsm      // for its counters

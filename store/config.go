@@ -1,0 +1,86 @@
+package store
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/kvraft/hraftd/kv"
+)
+
+// Config configures a Store. Start from DefaultConfig.
+type Config struct {
+	// ID is this node's Raft server ID; it must be unique in its group.
+	ID string
+	// RaftBind is the address the Raft transport listens on.
+	RaftBind string
+	// RaftAdvertise is the address peers dial; RaftBind if empty.
+	RaftAdvertise string
+	// HTTPAddr is this node's HTTP API address as clients should dial it.
+	// It is replicated so that any member can forward to the leader.
+	HTTPAddr string
+	// Dir holds the Raft log, stable store and snapshots.
+	Dir string
+	// InMem keeps the log, stable store and snapshots in memory: the node
+	// forgets everything when it stops (see the README).
+	InMem bool
+	// Bootstrap makes this node found a new single-member group when it
+	// has no existing state.
+	Bootstrap bool
+
+	// MaxKeyBytes bounds the length of a key.
+	MaxKeyBytes int
+	// DefaultTimeout bounds an operation whose context has no deadline.
+	DefaultTimeout time.Duration
+	// SnapshotRetain is how many snapshots to keep on disk.
+	SnapshotRetain int
+
+	// Raft timing and log compaction; zero values keep raft's defaults.
+	// Tests shorten the timeouts to make elections fast.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+	TrailingLogs       uint64
+	// SnapshotBytes makes the node snapshot once this many bytes of log
+	// entries have been applied since its last snapshot, however few
+	// entries they were; 0 disables it. Raft's SnapshotThreshold counts
+	// entries, so a log of a few huge batches would never reach it, and a
+	// restart would replay (and map into memory) all of raft.db instead of
+	// streaming one snapshot file.
+	SnapshotBytes uint64
+
+	// Logger receives the store's and raft's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration the hraftd binary starts from.
+func DefaultConfig() Config {
+	return Config{
+		MaxKeyBytes:    kv.MaxKeyBytes,
+		DefaultTimeout: 10 * time.Second,
+		SnapshotRetain: 2,
+		SnapshotBytes:  64 << 20,
+	}
+}
+
+// Validate reports the first problem with c.
+func (c *Config) Validate() error {
+	switch {
+	case c.ID == "":
+		return errors.New("store: ID is required")
+	case c.RaftBind == "":
+		return errors.New("store: RaftBind is required")
+	case c.Dir == "" && !c.InMem:
+		return errors.New("store: Dir is required unless InMem is set")
+	case c.MaxKeyBytes <= 0:
+		return errors.New("store: MaxKeyBytes must be positive")
+	case c.DefaultTimeout <= 0:
+		return errors.New("store: DefaultTimeout must be positive")
+	case c.SnapshotRetain < 1:
+		return errors.New("store: SnapshotRetain must be at least 1")
+	}
+	return nil
+}
