@@ -1,8 +1,13 @@
 package httpd
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,5 +51,33 @@ func TestServiceStartAndClose(t *testing.T) {
 	if err := second.Start(); err == nil {
 		t.Error("Start on an address in use succeeded")
 		_ = second.Close(context.Background())
+	}
+}
+
+// TestUnparsableRequestIsJSON: a request net/http rejects before any
+// handler (a bad percent-escape) still gets a JSON error.
+func TestUnparsableRequestIsJSON(t *testing.T) {
+	svc := newService(t, newFake(t), func(c *Config) { c.Addr = "127.0.0.1:0" })
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close(context.Background()) })
+	c, err := net.DialTimeout("tcp", svc.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET /key/100% HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error string }
+	if resp.StatusCode != 400 || json.NewDecoder(resp.Body).Decode(&body) != nil || !strings.Contains(body.Error, "%25") {
+		t.Errorf("got %d %q %q; want a JSON 400 saying to send %% as %%25", resp.StatusCode, resp.Header.Get("Content-Type"), body.Error)
 	}
 }
