@@ -64,7 +64,7 @@ chaos:
 # The dashboard in headless Chromium and the Postman collection via newman,
 # each against a throwaway cluster on free ports (`make deps` installs both).
 ui-test:
-	$(GO) test -count=1 -v ./distributor/browser/ ./postman/
+	$(GO) test -count=1 -v ./test/browser/ ./test/postman/
 
 newman:
 	./scripts/newman.sh

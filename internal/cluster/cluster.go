@@ -45,10 +45,10 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
-// DefaultConfig is the seed layout's shape, 2 shards of 3 nodes, without
-// a distributor; Dir must still be set.
+// DefaultConfig is the seed layout's shape: 2 shards of 3 nodes and a
+// distributor in front of them. Dir must still be set.
 func DefaultConfig() Config {
-	return Config{Shards: 2, PerShard: 3, Timeout: 60 * time.Second}
+	return Config{Shards: 2, PerShard: 3, Distributor: true, Timeout: 60 * time.Second}
 }
 
 // Validate reports the first problem with c.

@@ -1,17 +1,9 @@
-// Package browser tests the distributor's dashboard in a real browser:
-// headless Chromium driven by chromedp, against the real cluster (both
-// binaries, 2×3 nodes and a distributor on free 127.0.0.1 ports).
-//
-// It needs the Debian packages chromium and chromium-driver
-// (scripts/ci-deps.sh installs them). Without Chromium the test skips,
-// unless CI is set, where a missing browser is a failure: CI must not go
-// green by silently testing nothing. It is skipped under -short.
 package browser
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,8 +17,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kvraft/hraftd/distributor/router"
-	"github.com/kvraft/hraftd/internal/testcluster"
+	"github.com/kvraft/hraftd/internal/cluster"
 )
+
+func TestMain(m *testing.M) { cluster.Main(m) }
 
 // findChromium returns the browser to drive: $CHROME_PATH, or the first of
 // the usual names on $PATH.
@@ -48,7 +42,7 @@ func artifactsDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("ARTIFACTS_DIR")
 	if dir == "" {
-		// The test runs in distributor/browser.
+		// The test runs in test/browser.
 		abs, err := filepath.Abs(filepath.Join("..", "..", "artifacts"))
 		if err != nil {
 			t.Fatal(err)
@@ -150,14 +144,15 @@ func (p *page) eval(expr string) (string, error) {
 // waitFor polls a JavaScript expression until it returns want.
 func (p *page) waitFor(timeout time.Duration, what, expr, want string) {
 	p.t.Helper()
-	var got string
-	testcluster.WaitFor(p.t, timeout, what+" (last saw "+fmt.Sprintf("%q", got)+")", func() bool {
-		var err error
-		if got, err = p.eval(expr); err != nil {
-			got = "error: " + err.Error()
-			return false
+	cluster.WaitFor(p.t, timeout, what, func() error {
+		got, err := p.eval(expr)
+		switch {
+		case err != nil:
+			return err
+		case got != want:
+			return fmt.Errorf("saw %q", got)
 		}
-		return got == want
+		return nil
 	})
 }
 
@@ -200,7 +195,10 @@ func TestDashboardFollowsFailover(t *testing.T) {
 		t.Skip("starts real processes and a browser; skipped with -short")
 	}
 	p := openBrowser(t)
-	c := testcluster.Start(t)
+	cfg := cluster.DefaultConfig()
+	cfg.DistributorArgs = []string{"-poll", "250ms"} // the page shows changes quickly
+	c := cluster.NewTest(t, cfg)
+	ctx := t.Context()
 	t.Cleanup(func() {
 		if t.Failed() {
 			ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
@@ -214,11 +212,11 @@ func TestDashboardFollowsFailover(t *testing.T) {
 		}
 	})
 
-	p.run("opening the dashboard", chromedp.Navigate(c.URL+"/"))
+	p.run("opening the dashboard", chromedp.Navigate(c.Dist.URL()+"/"))
 
 	// 1. Both shards' leaders, as the nodes themselves say.
 	for s := range 2 {
-		l := c.Leader(s)
+		l := c.Leader(ctx, s)
 		if l == nil {
 			t.Fatalf("shard %d lost its leader", s)
 		}
@@ -230,7 +228,7 @@ func TestDashboardFollowsFailover(t *testing.T) {
 	// 2. A key set through the form shows where it went.
 	const key = "batman"
 	shard := router.ShardOf(key, 2)
-	leader := c.Leader(shard)
+	leader := c.Leader(ctx, shard)
 	p.run("setting a key through the form",
 		chromedp.SetValue(chromedp.ID("kv-key"), key),
 		chromedp.SetValue(chromedp.ID("kv-value"), "bruce"),
@@ -245,13 +243,15 @@ func TestDashboardFollowsFailover(t *testing.T) {
 
 	// 3. Kill shard 0's leader; the page must show the one the survivors
 	// elect, and the dead node as down.
-	old := c.Leader(0)
-	c.Kill9(&old.Proc)
+	old := c.Leader(ctx, 0)
+	c.Kill(old.Proc)
 	killed := time.Now()
-	var next *testcluster.Node
-	testcluster.WaitFor(t, 30*time.Second, "shard 0 to elect a new leader", func() bool {
-		next = c.Leader(0)
-		return next != nil
+	var next *cluster.Node
+	cluster.WaitFor(t, 30*time.Second, "shard 0 to elect a new leader", func() error {
+		if next = c.Leader(ctx, 0); next == nil {
+			return errors.New("no running node leads")
+		}
+		return nil
 	})
 	p.waitFor(15*time.Second, "the page to show the new leader "+next.ID, leaderOnPage(0), next.ID)
 	t.Logf("the page showed %s leading shard 0 %s after %s was killed", next.ID, time.Since(killed).Round(10*time.Millisecond), old.ID)
@@ -263,9 +263,9 @@ func TestDashboardFollowsFailover(t *testing.T) {
 
 	// 4. Restart the distributor under the page: it shows the loss, keeps
 	// polling, and recovers without a reload.
-	c.Kill9(c.Dist)
+	c.Kill(c.Dist.Proc)
 	p.waitFor(10*time.Second, "the page to notice the distributor is gone", `document.getElementById("conn").classList.contains("conn-lost") ? "lost" : "not lost"`, "lost")
-	c.Restart(c.Dist)
+	c.Restart(c.Dist.Proc)
 	p.waitFor(20*time.Second, "the page to recover after the distributor restarted", leaderOnPage(0), next.ID)
 	p.waitFor(5*time.Second, "the connection badge to say live again", `document.getElementById("conn").classList.contains("conn-live") ? "live" : "not live"`, "live")
 	p.waitFor(5*time.Second, "the restart to be in the feed", `document.querySelector('#events li[data-kind="restart"]') ? "yes" : "no"`, "yes")
@@ -275,18 +275,21 @@ func TestDashboardFollowsFailover(t *testing.T) {
 // checkFailoverMetrics scrapes the distributor after shard 0's failover:
 // it must have counted one failover and timed how long it took to find the
 // new leader.
-func checkFailoverMetrics(t *testing.T, c *testcluster.Cluster) {
+func checkFailoverMetrics(t *testing.T, c *cluster.Test) {
 	t.Helper()
 	var text string
-	testcluster.WaitFor(t, 5*time.Second, "the failover in the distributor's /metrics", func() bool {
-		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(c.URL + "/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
+	cluster.WaitFor(t, 5*time.Second, "the failover in the distributor's /metrics", func() error {
+		code, b, err := c.Do(t.Context(), http.MethodGet, c.Dist.URL()+"/metrics", nil)
 		text = string(b)
-		return err == nil && strings.Contains(text, `hraftd_distributor_failovers_total{shard="0"} 1`)
+		switch {
+		case err != nil:
+			return err
+		case code != http.StatusOK:
+			return fmt.Errorf("HTTP %d", code)
+		case !strings.Contains(text, `hraftd_distributor_failovers_total{shard="0"} 1`):
+			return errors.New("no failover counted for shard 0")
+		}
+		return nil
 	})
 	var count, sum string
 	for line := range strings.Lines(text) {

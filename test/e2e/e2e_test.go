@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,23 +19,26 @@ import (
 
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/distributor/router"
-	"github.com/kvraft/hraftd/internal/testcluster"
+	"github.com/kvraft/hraftd/internal/cluster"
 )
 
-// cluster is the product started by testcluster plus the few helpers this
-// test needs on top: writes through /set, local reads on a node, and waiting
-// for a shard's replicas to converge.
-type cluster struct {
-	*testcluster.Cluster
-	t      *testing.T
+func TestMain(m *testing.M) { cluster.Main(m) }
+
+// product is the whole product (2 shards of 3 nodes and a distributor
+// polling every 250 ms, so the test sees changes quickly) plus the few
+// helpers this test needs on top: writes through /set and local reads on
+// a node.
+type product struct {
+	*cluster.Test
 	client *http.Client // long timeout: a /set may wait out a failover
 }
 
-func startCluster(t *testing.T) *cluster {
+func startProduct(t *testing.T) *product {
 	t.Helper()
-	return &cluster{
-		Cluster: testcluster.Start(t),
-		t:       t,
+	cfg := cluster.DefaultConfig()
+	cfg.DistributorArgs = []string{"-poll", "250ms"}
+	return &product{
+		Test: cluster.NewTest(t, cfg),
 		client: &http.Client{
 			Timeout:   30 * time.Second,
 			Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 32},
@@ -49,10 +53,10 @@ type setAnswer struct {
 }
 
 // set writes one key through the distributor's /set.
-func (c *cluster) set(k, v string) (setAnswer, error) {
+func (c *product) set(k, v string) (setAnswer, error) {
 	var ans setAnswer
 	body, _ := json.Marshal(map[string]string{"clave": k, "valor": v})
-	resp, err := c.client.Post(c.URL+"/set", "application/json", bytes.NewReader(body))
+	resp, err := c.client.Post(c.Dist.URL()+"/set", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return ans, err
 	}
@@ -65,8 +69,8 @@ func (c *cluster) set(k, v string) (setAnswer, error) {
 }
 
 // readLocal reads k from one node's own map (level none).
-func (c *cluster) readLocal(n *testcluster.Node, k string) (string, bool, error) {
-	resp, err := c.client.Get("http://" + n.HTTP + "/key/" + url.PathEscape(k) + "?level=none")
+func (c *product) readLocal(n *cluster.Node, k string) (string, bool, error) {
+	resp, err := c.client.Get(n.URL() + "/key/" + url.PathEscape(k) + "?level=none")
 	if err != nil {
 		return "", false, err
 	}
@@ -76,32 +80,6 @@ func (c *cluster) readLocal(n *testcluster.Node, k string) (string, bool, error)
 		return "", false, fmt.Errorf("GET %s /key/%s: %s: %v", n.ID, k, resp.Status, err)
 	}
 	return m[k], resp.Header.Get(api.HeaderFound) == "true", nil
-}
-
-// waitConverged waits until every node of shard s reports the same digest
-// (applied index and hash of its whole map), which proves that each holds
-// exactly the same data.
-func (c *cluster) waitConverged(s int, timeout time.Duration) api.Digest {
-	c.t.Helper()
-	var d api.Digest
-	testcluster.WaitFor(c.t, timeout, fmt.Sprintf("shard %d's nodes to converge", s), func() bool {
-		var ds []api.Digest
-		for _, n := range c.Shards[s] {
-			st, err := c.NodeStatus(n)
-			if err != nil {
-				return false
-			}
-			ds = append(ds, st.Digest)
-		}
-		for _, x := range ds[1:] {
-			if x != ds[0] {
-				return false
-			}
-		}
-		d = ds[0]
-		return true
-	})
-	return d
 }
 
 // TestShardingAndFailover runs the whole product: 2 shards of 3 hraftd
@@ -114,7 +92,8 @@ func TestShardingAndFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes; skipped with -short")
 	}
-	c := startCluster(t)
+	c := startProduct(t)
+	ctx := t.Context()
 
 	// 1. 200 keys through /set, some with awkward characters.
 	const nkeys = 200
@@ -148,7 +127,7 @@ func TestShardingAndFailover(t *testing.T) {
 		t.FailNow()
 	}
 	for s := range 2 {
-		c.waitConverged(s, 20*time.Second)
+		c.WaitConverged(20*time.Second, s)
 	}
 	for _, k := range keys {
 		owner := router.ShardOf(k, 2)
@@ -211,33 +190,40 @@ func TestShardingAndFailover(t *testing.T) {
 	t.Cleanup(stopWriters)
 
 	for s := range 2 {
-		old := c.Leader(s)
+		old := c.Leader(ctx, s)
 		if old == nil {
 			t.Fatalf("shard %d has no leader before the kill", s)
 		}
 		before := perShard[s].Load()
-		testcluster.WaitFor(t, 10*time.Second, fmt.Sprintf("writes to shard %d before the kill", s), func() bool { return perShard[s].Load() >= before+10 })
+		cluster.WaitFor(t, 10*time.Second, fmt.Sprintf("writes to shard %d before the kill", s), func() error {
+			return atLeast(perShard[s].Load(), before+10)
+		})
 		killedAt := perShard[s].Load()
 		t.Logf("shard %d: killing leader %s with SIGKILL after %d writes to it", s, old.ID, killedAt)
-		c.Kill9(&old.Proc)
-		var next *testcluster.Node
-		testcluster.WaitFor(t, 30*time.Second, fmt.Sprintf("shard %d to elect a new leader", s), func() bool {
-			next = c.Leader(s)
-			return next != nil
+		c.Kill(old.Proc)
+		var next *cluster.Node
+		cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("shard %d to elect a new leader", s), func() error {
+			if next = c.Leader(ctx, s); next == nil {
+				return errors.New("no running node leads")
+			}
+			return nil
 		})
-		testcluster.WaitFor(t, 30*time.Second, fmt.Sprintf("writes to shard %d under its new leader", s), func() bool {
-			return perShard[s].Load() >= killedAt+20
+		cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("writes to shard %d under its new leader", s), func() error {
+			return atLeast(perShard[s].Load(), killedAt+20)
 		})
 		t.Logf("shard %d: %s leads; %d writes acknowledged since the kill", s, next.ID, perShard[s].Load()-killedAt)
 
-		c.Restart(&old.Proc)
-		st, err := c.NodeStatus(next)
-		if err != nil {
-			t.Fatal(err)
-		}
-		testcluster.WaitFor(t, 30*time.Second, fmt.Sprintf("restarted %s to catch up to index %d", old.ID, st.CommitIndex), func() bool {
-			rs, err := c.NodeStatus(old)
-			return err == nil && rs.AppliedIndex >= st.CommitIndex && rs.Leader.ID != ""
+		c.Restart(old.Proc)
+		st := c.Status(next)
+		cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("restarted %s to catch up to index %d", old.ID, st.CommitIndex), func() error {
+			rs, err := c.Cluster.Status(ctx, old)
+			switch {
+			case err != nil:
+				return err
+			case rs.Leader.ID == "":
+				return errors.New("it knows no leader")
+			}
+			return atLeast(rs.AppliedIndex, st.CommitIndex)
 		})
 		t.Logf("shard %d: restarted %s caught up past index %d", s, old.ID, st.CommitIndex)
 	}
@@ -250,7 +236,7 @@ func TestShardingAndFailover(t *testing.T) {
 	// (the digests match, and the restarted nodes hold each key) and
 	// through the distributor.
 	for s := range 2 {
-		d := c.waitConverged(s, 30*time.Second)
+		d := c.WaitConverged(30*time.Second, s)
 		t.Logf("shard %d converged: %d keys at index %d", s, d.Keys, d.AppliedIndex)
 	}
 	t.Logf("%d writes acknowledged during the failovers", len(acked))
@@ -264,12 +250,12 @@ func TestShardingAndFailover(t *testing.T) {
 	}
 	for k, v := range acked {
 		var ans setAnswer
-		if err := c.GetJSON(c.URL+"/get/"+url.PathEscape(k), &ans); err != nil || ans.Valor != v {
+		if err := c.GetJSON(ctx, c.Dist.URL()+"/get/"+url.PathEscape(k), &ans); err != nil || ans.Valor != v {
 			t.Fatalf("/get %q = %+v, %v; want %q", k, ans, err, v)
 		}
 	}
 	var ds router.Status
-	if err := c.GetJSON(c.URL+"/status", &ds); err != nil {
+	if err := c.GetJSON(ctx, c.Dist.URL()+"/status", &ds); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("distributor counters: %+v", ds.Counters)
@@ -280,9 +266,10 @@ func TestShardingAndFailover(t *testing.T) {
 }
 
 // logHasNoPanics fails the test if any process logged a panic.
-func logHasNoPanics(t *testing.T, c *cluster) {
+func logHasNoPanics(t *testing.T, c *product) {
 	t.Helper()
-	for _, l := range c.Logs() {
+	for _, p := range c.Procs() {
+		l := p.LogPath()
 		f, err := os.Open(l)
 		if err != nil {
 			t.Fatal(err)
@@ -296,4 +283,12 @@ func logHasNoPanics(t *testing.T, c *cluster) {
 		}
 		f.Close()
 	}
+}
+
+// atLeast is nil once got has reached want.
+func atLeast[T int64 | uint64](got, want T) error {
+	if got < want {
+		return fmt.Errorf("at %d of %d", got, want)
+	}
+	return nil
 }

@@ -61,7 +61,7 @@ func firstKey(m map[string]string) string {
 //     what encoding/json reads from it, and the answer echoes it.
 //
 // The seed corpus below runs in every `go test`; `go test -fuzz
-// FuzzDistributorSet ./hostile` explores further.
+// FuzzDistributorSet ./test/hostile` explores further.
 func FuzzDistributorSet(f *testing.F) {
 	for _, s := range []string{
 		`{"clave":"batman","valor":"bruce"}`,

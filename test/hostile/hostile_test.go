@@ -1,12 +1,3 @@
-// Package hostile sends malformed and hostile requests to real hraftd and
-// distributor processes and checks that each is refused with a JSON 4xx,
-// that no process goes down, and that no node's state changes.
-//
-// It is a black-box test: it builds the two binaries, starts 2 shards × 3
-// nodes and a distributor with the chaos package's harness, and speaks raw
-// HTTP/1.1 over TCP, so that it can send what a well-behaved client library
-// never would (bodies shorter than their Content-Length, unnormalised
-// paths).
 package hostile
 
 import (
@@ -25,8 +16,11 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
-	"github.com/kvraft/hraftd/chaos"
+	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/internal/cluster"
 )
+
+func TestMain(m *testing.M) { cluster.Main(m) }
 
 // request is one raw HTTP/1.1 request.
 type request struct {
@@ -104,7 +98,7 @@ func jsonBody(s string) []byte { return []byte(s) }
 // answer; the state is checked as for every case.
 const cleaned = -1
 
-func cases(c *chaos.Cluster) []hostileCase {
+func cases(c *cluster.Cluster) []hostileCase {
 	huge := strings.Repeat("k", 2000)                        // over the 1024-byte key limit
 	overBody := bytes.Repeat([]byte("x"), 1<<20+1)           // over the 1 MiB body limit
 	bigValue := `{"k":"` + strings.Repeat("v", 1<<20) + `"}` // a value that makes the body too large
@@ -245,15 +239,9 @@ func TestHostileInput(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	bins, err := chaos.Build(ctx, t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := chaos.StartCluster(ctx, chaos.ClusterConfig{Dir: t.TempDir(), Bin: bins, Distributor: true, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	cfg := cluster.DefaultConfig()
+	cfg.NodeArgs = []string{"-fault-injection"} // for the /debug/faults cases
+	c := cluster.NewTest(t, cfg).Cluster
 
 	// Some state to protect: a few keys in each shard, written on the
 	// leaders directly.
@@ -264,7 +252,7 @@ func TestHostileInput(t *testing.T) {
 		}
 		pairs := map[string]string{}
 		for i := 0; len(pairs) < 5; i++ {
-			if k := fmt.Sprintf("seed%d", i); c.ShardOf(k) == s {
+			if k := fmt.Sprintf("seed%d", i); router.ShardOf(k, len(c.Shards)) == s {
 				pairs[k] = "value-" + k
 			}
 		}
@@ -281,7 +269,7 @@ func TestHostileInput(t *testing.T) {
 	t.Run("distributor round trip of odd keys", func(t *testing.T) {
 		for _, k := range []string{"a/b", "café", "100%", "sp ace", ".", "q?x=1&y", "#frag", "seed-dist"} {
 			body, _ := json.Marshal(map[string]string{"clave": k, "valor": "v-" + k})
-			code, b, err := c.Do(ctx, "POST", "http://"+c.DistAddr+"/set", body)
+			code, b, err := c.Do(ctx, "POST", c.Dist.URL()+"/set", body)
 			if err != nil || code != 200 {
 				t.Errorf("set %q: %d %v %s", k, code, err, b)
 				continue
@@ -290,7 +278,7 @@ func TestHostileInput(t *testing.T) {
 			if k == "." {
 				esc = "%2E"
 			}
-			code, b, err = c.Do(ctx, "GET", "http://"+c.DistAddr+"/get/"+esc, nil)
+			code, b, err = c.Do(ctx, "GET", c.Dist.URL()+"/get/"+esc, nil)
 			var a struct {
 				Clave, Valor string
 			}
@@ -303,7 +291,7 @@ func TestHostileInput(t *testing.T) {
 	terms := termsOf(ctx, t, c)
 
 	leader := c.Leader(ctx, 0)
-	var follower *chaos.Node
+	var follower *cluster.Node
 	for _, n := range c.Shards[0] {
 		if n != leader {
 			follower = n
@@ -316,7 +304,7 @@ func TestHostileInput(t *testing.T) {
 	}
 	for _, tc := range cs {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := map[string]string{"leader": leader.HTTP, "follower": follower.HTTP, "dist": c.DistAddr}[tc.target]
+			addr := map[string]string{"leader": leader.HTTP, "follower": follower.HTTP, "dist": c.Dist.Addr}[tc.target]
 			resp, body, err := do(addr, tc.req)
 			if err != nil {
 				t.Fatalf("%s %s: %v", tc.req.method, short(tc.req.path), err)
@@ -405,15 +393,12 @@ func checkKeyAnswer(t *testing.T, tc hostileCase, body []byte) {
 
 // checkAlive fails the test if any process has exited or the target no
 // longer answers /status.
-func checkAlive(ctx context.Context, t *testing.T, c *chaos.Cluster, addr string) {
+func checkAlive(ctx context.Context, t *testing.T, c *cluster.Cluster, addr string) {
 	t.Helper()
-	for _, n := range c.Nodes() {
-		if !n.Running() {
-			t.Fatalf("%s is down (%s); see %s", n.ID, n.LastExit(), n.LogPath)
+	for _, p := range c.Procs() {
+		if !p.Running() {
+			t.Fatalf("%s is down (%v); see %s", p.Name(), p.ExitErr(), p.LogPath())
 		}
-	}
-	if !c.Dist.Running() {
-		t.Fatalf("the distributor is down (%s); see %s", c.Dist.LastExit(), c.Dist.LogPath)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -425,11 +410,14 @@ func checkAlive(ctx context.Context, t *testing.T, c *chaos.Cluster, addr string
 
 // digests waits until each shard's nodes have applied the same index and
 // returns every node's digest.
-func digests(ctx context.Context, t *testing.T, c *chaos.Cluster) map[string]api.Digest {
+func digests(ctx context.Context, t *testing.T, c *cluster.Cluster) map[string]api.Digest {
 	t.Helper()
 	out := map[string]api.Digest{}
 	for s := range c.Shards {
-		if _, err := c.Converged(ctx, s, 30*time.Second); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := c.WaitConverged(cctx, s)
+		cancel()
+		if err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range c.Shards[s] {
@@ -443,7 +431,7 @@ func digests(ctx context.Context, t *testing.T, c *chaos.Cluster) map[string]api
 	return out
 }
 
-func termsOf(ctx context.Context, t *testing.T, c *chaos.Cluster) map[string]uint64 {
+func termsOf(ctx context.Context, t *testing.T, c *cluster.Cluster) map[string]uint64 {
 	t.Helper()
 	out := map[string]uint64{}
 	for _, n := range c.Nodes() {

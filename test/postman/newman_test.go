@@ -1,10 +1,3 @@
-// Package postman holds the Postman collection (hraftd.postman_collection.json)
-// and the test that runs it with newman against the real cluster: both
-// binaries, 2×3 nodes and a distributor on free 127.0.0.1 ports.
-//
-// newman comes from npm (scripts/ci-deps.sh installs it). Without it the
-// test skips, unless CI is set, where a missing newman is a failure. It is
-// skipped under -short.
 package postman
 
 import (
@@ -15,8 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvraft/hraftd/internal/testcluster"
+	"github.com/kvraft/hraftd/internal/cluster"
 )
+
+func TestMain(m *testing.M) { cluster.Main(m) }
 
 const collection = "hraftd.postman_collection.json"
 
@@ -31,13 +26,15 @@ func TestNewmanCollection(t *testing.T) {
 		}
 		t.Skip("newman is not installed (npm install -g newman, or scripts/ci-deps.sh); skipping the Postman collection")
 	}
-	c := testcluster.Start(t)
+	cfg := cluster.DefaultConfig()
+	cfg.DistributorArgs = []string{"-poll", "250ms"}
+	c := cluster.NewTest(t, cfg)
 
 	args := []string{"run", collection,
-		"--env-var", "dist=" + c.URL,
+		"--env-var", "dist=" + c.Dist.URL(),
 		// node0 is a fine target whether it leads or not: a follower
 		// forwards writes and linearizable reads to its leader.
-		"--env-var", "node=http://" + c.Shards[0][0].HTTP,
+		"--env-var", "node=" + c.Shards[0][0].URL(),
 		"--timeout-request", "15000",
 		"--bail", "failure",
 		"--color", "off",
@@ -61,7 +58,8 @@ func artifactsDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("ARTIFACTS_DIR")
 	if dir == "" {
-		abs, err := filepath.Abs(filepath.Join("..", "artifacts"))
+		// The test runs in test/postman.
+		abs, err := filepath.Abs(filepath.Join("..", "..", "artifacts"))
 		if err != nil {
 			t.Fatal(err)
 		}
