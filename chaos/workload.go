@@ -150,10 +150,10 @@ func (cl *Client) attempt(ctx context.Context, in Input, id string, rng *rand.Ra
 	// Whether any byte of the request may have left must be observed, not
 	// inferred from the error: net/http replays a request that carries an
 	// Idempotency-Key on a fresh connection when a reused one breaks, so
-	// a write that reached the server on the first connection can come
-	// back as "connection refused" from the replay's dial. (The checker
-	// caught exactly that when a killed distributor had applied such a
-	// write.) A connection obtained is a request possibly sent.
+	// a write that reached the server on the first connection (a
+	// distributor killed after applying it) can come back as "connection
+	// refused" from the replay's dial. A connection obtained is a request
+	// possibly sent.
 	var gotConn atomic.Bool
 	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },

@@ -300,7 +300,7 @@ func TestHostileInput(t *testing.T) {
 	}
 	cs := cases(c)
 	if len(cs) < 30 {
-		t.Fatalf("only %d cases; the issue asks for at least 30", len(cs))
+		t.Fatalf("only %d cases; want at least 30", len(cs))
 	}
 	for _, tc := range cs {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,12 +17,12 @@ import (
 	"github.com/kvraft/hraftd/distributor/router"
 )
 
-// TestRouterReplayedWriteMayBeApplied pins a trap that the chaos checker
-// found in its own client, and that the router shares: net/http silently
-// replays a request that carries an Idempotency-Key on a new connection
-// when a reused keep-alive connection breaks before the answer. If the
-// server applied the write and died, the replay's dial is refused, and the
-// caller sees only "connection refused", which looks like "never sent".
+// TestRouterReplayedWriteMayBeApplied pins a trap that the chaos client
+// and the router share: net/http silently replays a request that carries
+// an Idempotency-Key on a new connection when a reused keep-alive
+// connection breaks before the answer. If the server applied the write and
+// died, the replay's dial is refused, and the caller sees only "connection
+// refused", which looks like "never sent".
 //
 // Here a fake leader applies a write, then drops the connection and stops
 // listening, as a node killed right after committing would. The write was
