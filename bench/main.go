@@ -124,7 +124,13 @@ func run() int {
 	}
 	cfg.Client = load.NewClient(cfg.Concurrency, cfg.RequestTimeout)
 
-	if *preload && cfg.Workload != load.WorkloadSet && cfg.Target != load.TargetHello {
+	return drive(ctx, cfg, *preload, *jsonOut)
+}
+
+// drive preloads the keys reads need (if asked), runs the load and prints
+// its result.
+func drive(ctx context.Context, cfg load.Config, preload, jsonOut bool) int {
+	if preload && cfg.Workload != load.WorkloadSet && cfg.Target != load.TargetHello {
 		fmt.Fprintf(os.Stderr, "bench: preloading %d keys...\n", cfg.Keys)
 		// A preload that cannot finish in a minute means the server is
 		// not there or not healthy; say so rather than hang.
@@ -142,7 +148,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	if *jsonOut {
+	if jsonOut {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {

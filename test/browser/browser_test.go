@@ -181,6 +181,21 @@ func (p *page) noExceptions() {
 	}
 }
 
+// screenshotOnFailure saves the page as it was when the test failed.
+func (p *page) screenshotOnFailure() {
+	if !p.t.Failed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	if buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+		path := filepath.Join(artifactsDir(p.t), "dashboard-failed.png")
+		if os.WriteFile(path, buf, 0o644) == nil {
+			p.t.Logf("screenshot of the failure: %s", path)
+		}
+	}
+}
+
 // leaderOnPage is the JavaScript that reads the leader shown for shard s.
 func leaderOnPage(s int) string {
 	return fmt.Sprintf(`(document.getElementById("shard-%d") || {dataset: {}}).dataset.leader || ""`, s)
@@ -199,18 +214,7 @@ func TestDashboardFollowsFailover(t *testing.T) {
 	cfg.DistributorArgs = []string{"-poll", "250ms"} // the page shows changes quickly
 	c := cluster.NewTest(t, cfg)
 	ctx := t.Context()
-	t.Cleanup(func() {
-		if t.Failed() {
-			ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
-			defer cancel()
-			if buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-				path := filepath.Join(artifactsDir(t), "dashboard-failed.png")
-				if os.WriteFile(path, buf, 0o644) == nil {
-					t.Logf("screenshot of the failure: %s", path)
-				}
-			}
-		}
-	})
+	t.Cleanup(p.screenshotOnFailure) // before the cluster stops
 
 	p.run("opening the dashboard", chromedp.Navigate(c.Dist.URL()+"/"))
 

@@ -93,9 +93,42 @@ func TestShardingAndFailover(t *testing.T) {
 		t.Skip("starts real processes; skipped with -short")
 	}
 	c := startProduct(t)
-	ctx := t.Context()
 
-	// 1. 200 keys through /set, some with awkward characters.
+	// 1. 200 keys through /set, some with awkward characters, each on
+	// exactly its shard's nodes.
+	setAndCheckPlacement(t, c)
+
+	// 2. Writers keep writing through the distributor while each shard's
+	// leader is killed in turn.
+	w := startWriters(t, c, 4)
+	t.Cleanup(w.stop)
+	for s := range 2 {
+		failover(t, c, s, &w.perShard[s])
+	}
+	w.stop()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// 3. Every acknowledged write is there: on every node of its shard
+	// (the digests match, and the restarted nodes hold each key) and
+	// through the distributor, which counted the failovers and no failure.
+	checkAcked(t, c, w.acked)
+	var ds router.Status
+	if err := c.GetJSON(t.Context(), c.Dist.URL()+"/status", &ds); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("distributor counters: %+v", ds.Counters)
+	if ds.Counters.Failed != 0 || ds.Counters.LeaderChanges < 2 {
+		t.Fatalf("counters %+v: want no failures and at least two leader changes", ds.Counters)
+	}
+	logHasNoPanics(t, c)
+}
+
+// setAndCheckPlacement writes 200 keys through /set and checks that each
+// is on every node of its shard and on no node of the other.
+func setAndCheckPlacement(t *testing.T, c *product) {
+	t.Helper()
 	const nkeys = 200
 	keys := make([]string, nkeys)
 	for i := range keys {
@@ -149,92 +182,97 @@ func TestShardingAndFailover(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+}
 
-	// 2. Writers keep writing through the distributor while each shard's
-	// leader is killed in turn.
-	var (
-		mu       sync.Mutex
-		acked    = map[string]string{}
-		perShard [2]atomic.Int64
-		stop     = make(chan struct{})
-		writers  sync.WaitGroup
-	)
-	for w := range 4 {
-		writers.Go(func() {
+// writers write fresh keys through the distributor until stopped, and
+// count what was acknowledged; a failed write fails the test.
+type writers struct {
+	mu       sync.Mutex
+	acked    map[string]string
+	perShard [2]atomic.Int64
+	done     chan struct{}
+	once     sync.Once
+	wg       sync.WaitGroup
+}
+
+func startWriters(t *testing.T, c *product, n int) *writers {
+	w := &writers{acked: map[string]string{}, done: make(chan struct{})}
+	for id := range n {
+		w.wg.Go(func() {
 			for i := 0; ; i++ {
 				select {
-				case <-stop:
+				case <-w.done:
 					return
 				default:
 				}
-				k, v := fmt.Sprintf("live-%d-%d", w, i), fmt.Sprintf("val-%d-%d", w, i)
+				k, v := fmt.Sprintf("live-%d-%d", id, i), fmt.Sprintf("val-%d-%d", id, i)
 				if _, err := c.set(k, v); err != nil {
 					t.Errorf("write during failover failed: %v", err)
 					return
 				}
-				mu.Lock()
-				acked[k] = v
-				mu.Unlock()
-				perShard[router.ShardOf(k, 2)].Add(1)
+				w.mu.Lock()
+				w.acked[k] = v
+				w.mu.Unlock()
+				w.perShard[router.ShardOf(k, 2)].Add(1)
 			}
 		})
 	}
-	stopWriters := func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
+	return w
+}
+
+func (w *writers) stop() {
+	w.once.Do(func() { close(w.done) })
+	w.wg.Wait()
+}
+
+// failover kills shard s's leader under the writers' load, waits for a new
+// leader and for writes to go on under it, then restarts the old leader
+// and waits until it has caught up.
+func failover(t *testing.T, c *product, s int, writes *atomic.Int64) {
+	t.Helper()
+	ctx := t.Context()
+	old := c.Leader(ctx, s)
+	if old == nil {
+		t.Fatalf("shard %d has no leader before the kill", s)
+	}
+	before := writes.Load()
+	cluster.WaitFor(t, 10*time.Second, fmt.Sprintf("writes to shard %d before the kill", s), func() error {
+		return atLeast(writes.Load(), before+10)
+	})
+	killedAt := writes.Load()
+	t.Logf("shard %d: killing leader %s with SIGKILL after %d writes to it", s, old.ID, killedAt)
+	c.Kill(old.Proc)
+	var next *cluster.Node
+	cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("shard %d to elect a new leader", s), func() error {
+		if next = c.Leader(ctx, s); next == nil {
+			return errors.New("no running node leads")
 		}
-		writers.Wait()
-	}
-	t.Cleanup(stopWriters)
+		return nil
+	})
+	cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("writes to shard %d under its new leader", s), func() error {
+		return atLeast(writes.Load(), killedAt+20)
+	})
+	t.Logf("shard %d: %s leads; %d writes acknowledged since the kill", s, next.ID, writes.Load()-killedAt)
 
-	for s := range 2 {
-		old := c.Leader(ctx, s)
-		if old == nil {
-			t.Fatalf("shard %d has no leader before the kill", s)
+	c.Restart(old.Proc)
+	st := c.Status(next)
+	cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("restarted %s to catch up to index %d", old.ID, st.CommitIndex), func() error {
+		rs, err := c.Cluster.Status(ctx, old)
+		switch {
+		case err != nil:
+			return err
+		case rs.Leader.ID == "":
+			return errors.New("it knows no leader")
 		}
-		before := perShard[s].Load()
-		cluster.WaitFor(t, 10*time.Second, fmt.Sprintf("writes to shard %d before the kill", s), func() error {
-			return atLeast(perShard[s].Load(), before+10)
-		})
-		killedAt := perShard[s].Load()
-		t.Logf("shard %d: killing leader %s with SIGKILL after %d writes to it", s, old.ID, killedAt)
-		c.Kill(old.Proc)
-		var next *cluster.Node
-		cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("shard %d to elect a new leader", s), func() error {
-			if next = c.Leader(ctx, s); next == nil {
-				return errors.New("no running node leads")
-			}
-			return nil
-		})
-		cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("writes to shard %d under its new leader", s), func() error {
-			return atLeast(perShard[s].Load(), killedAt+20)
-		})
-		t.Logf("shard %d: %s leads; %d writes acknowledged since the kill", s, next.ID, perShard[s].Load()-killedAt)
+		return atLeast(rs.AppliedIndex, st.CommitIndex)
+	})
+	t.Logf("shard %d: restarted %s caught up past index %d", s, old.ID, st.CommitIndex)
+}
 
-		c.Restart(old.Proc)
-		st := c.Status(next)
-		cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("restarted %s to catch up to index %d", old.ID, st.CommitIndex), func() error {
-			rs, err := c.Cluster.Status(ctx, old)
-			switch {
-			case err != nil:
-				return err
-			case rs.Leader.ID == "":
-				return errors.New("it knows no leader")
-			}
-			return atLeast(rs.AppliedIndex, st.CommitIndex)
-		})
-		t.Logf("shard %d: restarted %s caught up past index %d", s, old.ID, st.CommitIndex)
-	}
-	stopWriters()
-	if t.Failed() {
-		t.FailNow()
-	}
-
-	// 3. Every acknowledged write is there: on every node of its shard
-	// (the digests match, and the restarted nodes hold each key) and
-	// through the distributor.
+// checkAcked reads every acknowledged write back from every node of its
+// shard, once the shards have converged, and through the distributor.
+func checkAcked(t *testing.T, c *product, acked map[string]string) {
+	t.Helper()
 	for s := range 2 {
 		d := c.WaitConverged(30*time.Second, s)
 		t.Logf("shard %d converged: %d keys at index %d", s, d.Keys, d.AppliedIndex)
@@ -250,19 +288,10 @@ func TestShardingAndFailover(t *testing.T) {
 	}
 	for k, v := range acked {
 		var ans setAnswer
-		if err := c.GetJSON(ctx, c.Dist.URL()+"/get/"+url.PathEscape(k), &ans); err != nil || ans.Valor != v {
+		if err := c.GetJSON(t.Context(), c.Dist.URL()+"/get/"+url.PathEscape(k), &ans); err != nil || ans.Valor != v {
 			t.Fatalf("/get %q = %+v, %v; want %q", k, ans, err, v)
 		}
 	}
-	var ds router.Status
-	if err := c.GetJSON(ctx, c.Dist.URL()+"/status", &ds); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("distributor counters: %+v", ds.Counters)
-	if ds.Counters.Failed != 0 || ds.Counters.LeaderChanges < 2 {
-		t.Fatalf("counters %+v: want no failures and at least two leader changes", ds.Counters)
-	}
-	logHasNoPanics(t, c)
 }
 
 // logHasNoPanics fails the test if any process logged a panic.

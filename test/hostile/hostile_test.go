@@ -98,6 +98,7 @@ func jsonBody(s string) []byte { return []byte(s) }
 // answer; the state is checked as for every case.
 const cleaned = -1
 
+// cases are the hostile requests; a long table, one line per case.
 func cases(c *cluster.Cluster) []hostileCase {
 	huge := strings.Repeat("k", 2000)                        // over the 1024-byte key limit
 	overBody := bytes.Repeat([]byte("x"), 1<<20+1)           // over the 1 MiB body limit
@@ -243,50 +244,8 @@ func TestHostileInput(t *testing.T) {
 	cfg.NodeArgs = []string{"-fault-injection"} // for the /debug/faults cases
 	c := cluster.NewTest(t, cfg).Cluster
 
-	// Some state to protect: a few keys in each shard, written on the
-	// leaders directly.
-	for s := range c.Shards {
-		leader := c.Leader(ctx, s)
-		if leader == nil {
-			t.Fatalf("shard %d has no leader", s)
-		}
-		pairs := map[string]string{}
-		for i := 0; len(pairs) < 5; i++ {
-			if k := fmt.Sprintf("seed%d", i); router.ShardOf(k, len(c.Shards)) == s {
-				pairs[k] = "value-" + k
-			}
-		}
-		body, _ := json.Marshal(pairs)
-		resp, b, err := do(leader.HTTP, request{method: "POST", path: "/key", body: body})
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("seeding shard %d: %v %v %s", s, err, resp, b)
-		}
-	}
-	// Keys that need escaping round-trip through the distributor (the
-	// escaping a client does, url.PathEscape, plus %2E for the dot
-	// segments "." and "..", which PathEscape leaves alone). ".." itself
-	// is left for the hostile cases to read as a missing key.
-	t.Run("distributor round trip of odd keys", func(t *testing.T) {
-		for _, k := range []string{"a/b", "café", "100%", "sp ace", ".", "q?x=1&y", "#frag", "seed-dist"} {
-			body, _ := json.Marshal(map[string]string{"clave": k, "valor": "v-" + k})
-			code, b, err := c.Do(ctx, "POST", c.Dist.URL()+"/set", body)
-			if err != nil || code != 200 {
-				t.Errorf("set %q: %d %v %s", k, code, err, b)
-				continue
-			}
-			esc := url.PathEscape(k)
-			if k == "." {
-				esc = "%2E"
-			}
-			code, b, err = c.Do(ctx, "GET", c.Dist.URL()+"/get/"+esc, nil)
-			var a struct {
-				Clave, Valor string
-			}
-			if err != nil || code != 200 || json.Unmarshal(b, &a) != nil || a.Clave != k || a.Valor != "v-"+k {
-				t.Errorf("get %q after set: %d %v %s", k, code, err, b)
-			}
-		}
-	})
+	seed(ctx, t, c)
+	t.Run("distributor round trip of odd keys", func(t *testing.T) { roundTripOddKeys(ctx, t, c) })
 	before := digests(ctx, t, c)
 	terms := termsOf(ctx, t, c)
 
@@ -335,6 +294,13 @@ func TestHostileInput(t *testing.T) {
 		})
 	}
 
+	checkUnchanged(ctx, t, c, before, terms)
+}
+
+// checkUnchanged fails the test if a node's state changed since before,
+// or anything reached a log without a new term to explain it.
+func checkUnchanged(ctx context.Context, t *testing.T, c *cluster.Cluster, before map[string]api.Digest, terms map[string]uint64) {
+	t.Helper()
 	after := digests(ctx, t, c)
 	changedTerm := false
 	for id, term := range termsOf(ctx, t, c) {
@@ -350,6 +316,55 @@ func TestHostileInput(t *testing.T) {
 		// may have reached the log.
 		if a.AppliedIndex != d.AppliedIndex && !changedTerm {
 			t.Errorf("%s: applied index moved from %d to %d: something reached the log", id, d.AppliedIndex, a.AppliedIndex)
+		}
+	}
+}
+
+// seed writes some state to protect: a few keys in each shard, written on
+// the leaders directly.
+func seed(ctx context.Context, t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	for s := range c.Shards {
+		leader := c.Leader(ctx, s)
+		if leader == nil {
+			t.Fatalf("shard %d has no leader", s)
+		}
+		pairs := map[string]string{}
+		for i := 0; len(pairs) < 5; i++ {
+			if k := fmt.Sprintf("seed%d", i); router.ShardOf(k, len(c.Shards)) == s {
+				pairs[k] = "value-" + k
+			}
+		}
+		body, _ := json.Marshal(pairs)
+		resp, b, err := do(leader.HTTP, request{method: "POST", path: "/key", body: body})
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("seeding shard %d: %v %v %s", s, err, resp, b)
+		}
+	}
+}
+
+// roundTripOddKeys checks that keys that need escaping round-trip through
+// the distributor (the escaping a client does, url.PathEscape, plus %2E
+// for the dot segments "." and "..", which PathEscape leaves alone). ".."
+// itself is left for the hostile cases to read as a missing key.
+func roundTripOddKeys(ctx context.Context, t *testing.T, c *cluster.Cluster) {
+	for _, k := range []string{"a/b", "café", "100%", "sp ace", ".", "q?x=1&y", "#frag", "seed-dist"} {
+		body, _ := json.Marshal(map[string]string{"clave": k, "valor": "v-" + k})
+		code, b, err := c.Do(ctx, "POST", c.Dist.URL()+"/set", body)
+		if err != nil || code != 200 {
+			t.Errorf("set %q: %d %v %s", k, code, err, b)
+			continue
+		}
+		esc := url.PathEscape(k)
+		if k == "." {
+			esc = "%2E"
+		}
+		code, b, err = c.Do(ctx, "GET", c.Dist.URL()+"/get/"+esc, nil)
+		var a struct {
+			Clave, Valor string
+		}
+		if err != nil || code != 200 || json.Unmarshal(b, &a) != nil || a.Clave != k || a.Valor != "v-"+k {
+			t.Errorf("get %q after set: %d %v %s", k, code, err, b)
 		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 
 // TestWalkthrough follows the hraftd README with its commands: one node,
 // two more joining it, replication, kill -9 of the leader, re-election,
-// and the old leader restarted on its data directory catching up.
+// and the old leader restarted on its data directory catching up. (Long:
+// it follows the walkthrough step by step, top to bottom.)
 func TestWalkthrough(t *testing.T) {
 	c := newCluster(t)
 
