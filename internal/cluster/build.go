@@ -27,10 +27,10 @@ var builds struct {
 	main  bool              // Main is in charge of removing dir
 }
 
-// ModuleRoot returns the directory of the go.mod that the current
+// moduleRoot returns the directory of the go.mod that the current
 // directory belongs to, so that a tool run from anywhere inside the
 // repository builds the right tree.
-func ModuleRoot(ctx context.Context) (string, error) {
+func moduleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
@@ -54,7 +54,7 @@ func Build(ctx context.Context, pkg string) (string, error) {
 	if p, ok := builds.paths[pkg]; ok {
 		return p, nil
 	}
-	root, err := ModuleRoot(ctx)
+	root, err := moduleRoot(ctx)
 	if err != nil {
 		return "", err
 	}

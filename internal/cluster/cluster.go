@@ -164,9 +164,8 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 			c.Shards[s] = append(c.Shards[s], n)
 		}
 	}
-	leaders := make([]*Node, cfg.Shards)
 	for s := range c.Shards {
-		if leaders[s], err = c.WaitHealthy(ctx, s); err != nil {
+		if _, err := c.WaitHealthy(ctx, s); err != nil {
 			return c, err
 		}
 	}
@@ -174,7 +173,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		if c.Dist, err = c.StartDistributor(ctx, "distributor", allShards(cfg.Shards)); err != nil {
 			return c, err
 		}
-		if err := c.waitRoutes(ctx, c.Dist, leaders); err != nil {
+		if err := c.waitRoutes(ctx, c.Dist); err != nil {
 			return c, err
 		}
 	}
@@ -200,10 +199,15 @@ func (c *Cluster) distAddr() string {
 	return c.Dist.Addr
 }
 
-// waitRoutes waits until distributor d routes shard s to leaders[s].
-func (c *Cluster) waitRoutes(ctx context.Context, d *Distributor, leaders []*Node) error {
+// waitRoutes waits until distributor d routes every shard to the node
+// that leads it.
+func (c *Cluster) waitRoutes(ctx context.Context, d *Distributor) error {
 	return poll(ctx, c.cfg.Timeout, d.name+" to route every shard to its leader", []*Proc{d.Proc}, func() error {
-		for s, l := range leaders {
+		for s := range c.Shards {
+			l := c.Leader(ctx, s)
+			if l == nil {
+				return fmt.Errorf("no node of shard %d says it leads", s)
+			}
 			if got := c.distributorLeader(ctx, d, s); got != l.ID {
 				return fmt.Errorf("it routes shard %d to %q, not %s", s, got, l.ID)
 			}
@@ -379,7 +383,7 @@ func (c *Cluster) LogTails(lines int) string {
 		if _, err := os.Stat(p.logPath); err != nil {
 			continue
 		}
-		fmt.Fprintf(&b, "--- last %d lines of %s ---\n%s\n", lines, p.logPath, p.LogTail(lines))
+		fmt.Fprintf(&b, "--- last %d lines of %s ---\n%s\n", lines, p.logPath, p.logTail(lines))
 	}
 	return b.String()
 }

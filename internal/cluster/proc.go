@@ -122,9 +122,9 @@ func (p *Proc) Running() bool {
 	return p.cmd != nil && !isClosed(p.done)
 }
 
-// Exited returns a channel that is closed when the current run ends (a
+// exited returns a channel that is closed when the current run ends (a
 // closed one if the process never ran).
-func (p *Proc) Exited() <-chan struct{} {
+func (p *Proc) exited() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done == nil {
@@ -210,7 +210,7 @@ func (p *Proc) Resume() error { return p.signal(syscall.SIGCONT) }
 // WaitExit waits until the process has exited, or ctx ends.
 func (p *Proc) WaitExit(ctx context.Context) error {
 	select {
-	case <-p.Exited():
+	case <-p.exited():
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%s (pid %d) still running: %w", p.name, p.PID(), ctx.Err())
@@ -223,9 +223,9 @@ func (p *Proc) waitExit(d time.Duration) error {
 	return p.WaitExit(ctx)
 }
 
-// LogTail returns the last lines of the process's log, for errors that
+// logTail returns the last lines of the process's log, for errors that
 // should say why without sending the reader to a file first.
-func (p *Proc) LogTail(lines int) string {
+func (p *Proc) logTail(lines int) string {
 	b, err := os.ReadFile(p.logPath)
 	if err != nil {
 		return ""
