@@ -46,14 +46,14 @@ wipe:
 clean:
 	rm -rf $(BIN)
 
-# The benchmark matrix (issue 5): builds both binaries, starts a fresh 2x3
+# The benchmark matrix: builds both binaries, starts a fresh 2x3
 # cluster + distributor + a bare net/http server on free 127.0.0.1 ports (so
 # it can run beside `make run`) and prints a markdown table. About 2 minutes.
 # Not part of `make test`: benchmarks are not tests.
 bench:
 	$(GO) run ./bench/matrix $(BENCHFLAGS)
 
-# A longer chaos session (issue 4): 2x3 nodes + distributor, clients through
+# A longer chaos session: 2x3 nodes + distributor, clients through
 # the distributor, a nemesis killing, pausing and partitioning nodes, then a
 # linearizability check with porcupine. Default 2 minutes; e.g.
 #   make chaos CHAOS_FLAGS="-duration 10m -v"
@@ -64,7 +64,7 @@ chaos:
 # The dashboard in headless Chromium and the Postman collection via newman,
 # each against a throwaway cluster on free ports (`make deps` installs both).
 ui-test:
-	$(GO) test -count=1 -v ./distributor/browser/ ./postman/
+	$(GO) test -count=1 -v ./test/browser/ ./test/postman/
 
 newman:
 	./scripts/newman.sh

@@ -26,9 +26,9 @@ func serveHelloUntil(ctx context.Context, addr string, out io.Writer) error {
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write(helloBody)
 	})
-	// Defaults otherwise, as the "bare net/http server" baseline;
-	// a header timeout only so that a stuck client cannot hold a
-	// connection forever.
+	// Defaults otherwise, a bare net/http server as the baseline; a
+	// header timeout only so that a stuck client cannot hold a connection
+	// forever.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(out, "http://%s/\n", ln.Addr())
 	go func() {

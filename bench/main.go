@@ -1,9 +1,8 @@
 // Command bench puts HTTP load on an hraftd node, the distributor or a bare
 // hello server and prints throughput, errors and latency percentiles.
 //
-// It is the load tool of issue 5; the full side-by-side matrix (a fresh
-// 2×3 cluster, the distributor and every workload at c = 1, 16, 64) is
-// bench/matrix. Flags and wiring live here; the load itself is package
+// The full side-by-side matrix (a fresh 2×3 cluster, the distributor and
+// every workload at c = 1, 16, 64) is bench/matrix. Flags and wiring live here; the load itself is package
 // bench/load.
 package main
 
@@ -68,7 +67,7 @@ func run() int {
 		jsonOut     = flag.Bool("json", false, "Print the result as one JSON object (latencies in nanoseconds)")
 		progress    = flag.Bool("progress", false, "Show the progress bar even when stderr is not a terminal")
 		allowRemote = flag.Bool("allow-remote", false, "Allow a URL that is not on this machine")
-		engine      = flag.String("engine", string(def.Engine), "HTTP client: raw (minimal HTTP/1.1, one connection per worker, cheap like wrk) or net/http (Go's pooled client), or wrk (the C load generator the issue's numbers were measured with, run as a child process; install it first, e.g. apt-get install wrk)")
+		engine      = flag.String("engine", string(def.Engine), "HTTP client: raw (minimal HTTP/1.1, one connection per worker, cheap like wrk) or net/http (Go's pooled client), or wrk (the C load generator, run as a child process; install it first, e.g. apt-get install wrk)")
 		serveHello  = flag.String("serve-hello", "", "Instead of loading, serve \"hello\" on this address (e.g. 127.0.0.1:0) until interrupted")
 	)
 	flag.Usage = func() {
@@ -125,7 +124,13 @@ func run() int {
 	}
 	cfg.Client = load.NewClient(cfg.Concurrency, cfg.RequestTimeout)
 
-	if *preload && cfg.Workload != load.WorkloadSet && cfg.Target != load.TargetHello {
+	return drive(ctx, cfg, *preload, *jsonOut)
+}
+
+// drive preloads the keys reads need (if asked), runs the load and prints
+// its result.
+func drive(ctx context.Context, cfg load.Config, preload, jsonOut bool) int {
+	if preload && cfg.Workload != load.WorkloadSet && cfg.Target != load.TargetHello {
 		fmt.Fprintf(os.Stderr, "bench: preloading %d keys...\n", cfg.Keys)
 		// A preload that cannot finish in a minute means the server is
 		// not there or not healthy; say so rather than hang.
@@ -143,7 +148,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	if *jsonOut {
+	if jsonOut {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {

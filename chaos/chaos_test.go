@@ -7,7 +7,11 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/kvraft/hraftd/internal/cluster"
 )
+
+func TestMain(m *testing.M) { cluster.Main(m) }
 
 var (
 	flagDuration = flag.Duration("chaos.duration", 40*time.Second, "how long TestChaosShort injects faults")
@@ -31,7 +35,8 @@ var absent = Output{}
 
 // TestModel pins the KV model and the modelling of unknown outcomes on
 // small histories whose verdict is known, including ones that must fail:
-// a checker that cannot fail proves nothing.
+// a checker that cannot fail proves nothing. (Long: a table, one line per
+// history.)
 func TestModel(t *testing.T) {
 	tests := []struct {
 		name string
@@ -141,10 +146,6 @@ func TestChaosShort(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bins, err := Build(ctx, t.TempDir(), *flagVia == ViaDistributor)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := DefaultConfig()
 	cfg.Duration = *flagDuration
 	cfg.Via = *flagVia
@@ -153,7 +154,6 @@ func TestChaosShort(t *testing.T) {
 	cfg.Quiet = 500 * time.Millisecond
 	cfg.CheckTimeout = time.Minute
 	cfg.Dir = t.TempDir()
-	cfg.Bin = bins
 	cfg.Logf = t.Logf
 	rep, err := Run(ctx, cfg)
 	if err != nil {

@@ -1,9 +1,9 @@
 // Package chaos runs the real hraftd and distributor binaries as a sharded
-// cluster on this machine, injects faults into it while concurrent clients
-// use it, and checks what the clients saw with the porcupine
-// linearizability checker. `make chaos` (chaos/cmd/chaos) runs a long
-// session; the package's test runs a short one in `make test`, and the
-// hostile-input tests reuse its cluster harness.
+// cluster on this machine (started with internal/cluster), injects faults
+// into it while concurrent clients use it, and checks what the clients saw
+// with the porcupine linearizability checker. `make chaos`
+// (chaos/cmd/chaos) runs a long session; the package's test runs a short
+// one in `make test`.
 //
 // The faults are the ones a real deployment meets: a process killed with
 // SIGKILL and restarted on its data directory, a process paused with

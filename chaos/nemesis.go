@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/kvraft/hraftd/internal/cluster"
 )
 
 // Fault kinds the nemesis injects.
@@ -48,7 +51,7 @@ var AllFaults = []string{
 // nemesis injects one fault at a time into a cluster, alternating shards,
 // and after each one heals it and waits until the shard is healthy again.
 type nemesis struct {
-	c       *Cluster
+	c       *cluster.Cluster
 	rng     *rand.Rand
 	kinds   []string
 	holdMin time.Duration
@@ -102,7 +105,7 @@ func (nm *nemesis) run(ctx context.Context, until time.Time) {
 		// being cut short, the shard must be left whole.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 		t0 := time.Now()
-		if leader, err := nm.c.WaitHealthy(rctx, shard, 45*time.Second); err != nil {
+		if leader, err := nm.waitHealthy(rctx, shard); err != nil {
 			nm.problem("after %s: %v", kind, err)
 		} else {
 			nm.note("shard %d healthy again %.1fs after healing %s; leader %s", shard, time.Since(t0).Seconds(), kind, leader.ID)
@@ -110,6 +113,13 @@ func (nm *nemesis) run(ctx context.Context, until time.Time) {
 		cancel()
 		sleepCtx(ctx, nil, nm.quiet)
 	}
+}
+
+// waitHealthy waits, at most 45 s, until shard s is healthy again.
+func (nm *nemesis) waitHealthy(ctx context.Context, s int) (*cluster.Node, error) {
+	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	return nm.c.WaitHealthy(ctx, s)
 }
 
 func (nm *nemesis) hold() time.Duration {
@@ -121,11 +131,11 @@ func (nm *nemesis) inject(ctx context.Context, kind string, s int) error {
 	// Undoing a fault must not be skipped because the run is ending.
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
-	leader, err := nm.c.WaitHealthy(ctx, s, 45*time.Second)
+	leader, err := nm.waitHealthy(ctx, s)
 	if err != nil {
 		return fmt.Errorf("before the fault: %w", err)
 	}
-	var followers []*Node
+	var followers []*cluster.Node
 	for _, n := range nm.c.Shards[s] {
 		if n != leader {
 			followers = append(followers, n)
@@ -147,7 +157,7 @@ func (nm *nemesis) inject(ctx context.Context, kind string, s int) error {
 		}
 		sleepCtx(ctx, nil, hold)
 		nm.note("shard %d: restart %s", s, victim.ID)
-		return nm.c.StartNode(uctx, victim)
+		return victim.Start(uctx)
 
 	case FaultPauseLeader:
 		nm.note("shard %d: SIGSTOP leader %s for %s", s, leader.ID, hold.Round(time.Millisecond))
@@ -159,35 +169,7 @@ func (nm *nemesis) inject(ctx context.Context, kind string, s int) error {
 		return leader.Resume()
 
 	case FaultPartitionLeader, FaultPartitionSplit, FaultPartitionBridge:
-		minority, majority := []*Node{leader}, followers
-		switch kind {
-		case FaultPartitionSplit:
-			i := nm.rng.IntN(len(nm.c.Shards[s]))
-			minority, majority = nil, nil
-			for j, n := range nm.c.Shards[s] {
-				if j == i {
-					minority = append(minority, n)
-				} else {
-					majority = append(majority, n)
-				}
-			}
-		case FaultPartitionBridge:
-			majority = []*Node{followers[nm.rng.IntN(len(followers))]}
-		}
-		nm.note("shard %d: cut %v from %v (leader %s) for %s", s, ids(minority), ids(majority), leader.ID, hold.Round(time.Millisecond))
-		end := time.Now().Add(hold)
-		err := nm.c.Cut(ctx, minority, majority)
-		if err == nil && kind != FaultPartitionBridge {
-			// The probe may hold the partition past its planned end:
-			// it needs the majority to have elected a leader.
-			nm.probeMinority(ctx, s, minority[0], majority, time.Now().Add(15*time.Second))
-		}
-		sleepCtx(ctx, nil, time.Until(end))
-		nm.note("shard %d: heal", s)
-		if herr := nm.c.Heal(uctx, s); herr != nil {
-			return fmt.Errorf("%v; heal: %w", err, herr)
-		}
-		return err
+		return nm.partition(ctx, uctx, kind, s, leader, followers, hold)
 
 	case FaultRestartDistributor:
 		if nm.c.Dist == nil {
@@ -200,9 +182,43 @@ func (nm *nemesis) inject(ctx context.Context, kind string, s int) error {
 		}
 		sleepCtx(ctx, nil, hold)
 		nm.note("restart the distributor")
-		return nm.c.StartDistributor(uctx)
+		return nm.c.Dist.Start(uctx)
 	}
 	return fmt.Errorf("unknown fault kind %q", kind)
+}
+
+// partition cuts shard s as kind says, probes the minority side while it
+// holds, and heals it.
+func (nm *nemesis) partition(ctx, uctx context.Context, kind string, s int, leader *cluster.Node, followers []*cluster.Node, hold time.Duration) error {
+	minority, majority := []*cluster.Node{leader}, followers
+	switch kind {
+	case FaultPartitionSplit:
+		i := nm.rng.IntN(len(nm.c.Shards[s]))
+		minority, majority = nil, nil
+		for j, n := range nm.c.Shards[s] {
+			if j == i {
+				minority = append(minority, n)
+			} else {
+				majority = append(majority, n)
+			}
+		}
+	case FaultPartitionBridge:
+		majority = []*cluster.Node{followers[nm.rng.IntN(len(followers))]}
+	}
+	nm.note("shard %d: cut %v from %v (leader %s) for %s", s, ids(minority), ids(majority), leader.ID, hold.Round(time.Millisecond))
+	end := time.Now().Add(hold)
+	err := nm.c.Cut(ctx, minority, majority)
+	if err == nil && kind != FaultPartitionBridge {
+		// The probe may hold the partition past its planned end:
+		// it needs the majority to have elected a leader.
+		nm.probeMinority(ctx, s, minority[0], majority, time.Now().Add(15*time.Second))
+	}
+	sleepCtx(ctx, nil, time.Until(end))
+	nm.note("shard %d: heal", s)
+	if herr := nm.c.Heal(uctx, s); herr != nil {
+		return fmt.Errorf("%v; heal: %w", err, herr)
+	}
+	return err
 }
 
 // probeMinority checks that the minority side of a partition refuses to
@@ -211,16 +227,16 @@ func (nm *nemesis) inject(ctx context.Context, kind string, s int) error {
 // ?redirect stops the node from relaying them over HTTP to the majority's
 // leader (which the Raft-only partition would allow, and which would be
 // correct, but would not test the minority).
-func (nm *nemesis) probeMinority(ctx context.Context, s int, m *Node, majority []*Node, deadline time.Time) {
-	var newLeader *Node
-	_ = pollUntil(ctx, time.Until(deadline), 100*time.Millisecond, func() (bool, error) {
+func (nm *nemesis) probeMinority(ctx context.Context, s int, m *cluster.Node, majority []*cluster.Node, deadline time.Time) {
+	var newLeader *cluster.Node
+	_ = cluster.Poll(ctx, time.Until(deadline), "the majority to elect a leader", func() error {
 		for _, n := range majority {
 			if st, err := nm.c.Status(ctx, n); err == nil && st.State == "Leader" {
 				newLeader = n
-				return true, nil
+				return nil
 			}
 		}
-		return false, nil
+		return errors.New("no leader")
 	})
 	if newLeader == nil {
 		nm.problem("shard %d: the majority %v elected no leader within 15s of the partition", s, ids(majority))
@@ -233,10 +249,10 @@ func (nm *nemesis) probeMinority(ctx context.Context, s int, m *Node, majority [
 	body, _ := json.Marshal(map[string]string{key: "minority-write"})
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	wcode, wb, werr := nm.c.Do(pctx, http.MethodPost, "http://"+m.HTTP+"/key?redirect", body)
+	wcode, wb, werr := nm.c.Do(pctx, http.MethodPost, m.URL()+"/key?redirect", body)
 	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
 	defer rcancel()
-	rcode, rb, rerr := nm.c.Do(rctx, http.MethodGet, "http://"+m.HTTP+"/key/"+url.PathEscape(key)+"?level=linearizable&redirect", nil)
+	rcode, rb, rerr := nm.c.Do(rctx, http.MethodGet, m.URL()+"/key/"+url.PathEscape(key)+"?level=linearizable&redirect", nil)
 	for _, p := range []struct {
 		what string
 		code int
@@ -265,7 +281,7 @@ func errOrEmpty(err error) string {
 	return " " + err.Error()
 }
 
-func ids(ns []*Node) []string {
+func ids(ns []*cluster.Node) []string {
 	out := make([]string, len(ns))
 	for i, n := range ns {
 		out[i] = n.ID

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/internal/cluster"
 )
 
 // Via says where clients send their requests.
@@ -36,7 +38,7 @@ const (
 // Client makes key-value calls against a cluster and classifies their
 // outcomes. It is safe for concurrent use.
 type Client struct {
-	c       *Cluster
+	c       *cluster.Cluster
 	via     string
 	level   string
 	timeout time.Duration
@@ -45,7 +47,7 @@ type Client struct {
 
 // NewClient returns a client that reaches the cluster via ViaDistributor or
 // ViaNodes, reads at level, and gives each call timeout.
-func NewClient(c *Cluster, via, level string, timeout time.Duration) *Client {
+func NewClient(c *cluster.Cluster, via, level string, timeout time.Duration) *Client {
 	return &Client{
 		c: c, via: via, level: level, timeout: timeout,
 		http: &http.Client{
@@ -148,10 +150,10 @@ func (cl *Client) attempt(ctx context.Context, in Input, id string, rng *rand.Ra
 	// Whether any byte of the request may have left must be observed, not
 	// inferred from the error: net/http replays a request that carries an
 	// Idempotency-Key on a fresh connection when a reused one breaks, so
-	// a write that reached the server on the first connection can come
-	// back as "connection refused" from the replay's dial. (The checker
-	// caught exactly that when a killed distributor had applied such a
-	// write.) A connection obtained is a request possibly sent.
+	// a write that reached the server on the first connection (a
+	// distributor killed after applying it) can come back as "connection
+	// refused" from the replay's dial. A connection obtained is a request
+	// possibly sent.
 	var gotConn atomic.Bool
 	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
@@ -221,7 +223,7 @@ func (cl *Client) readAnswer(key string, resp *http.Response, b []byte, node str
 func (cl *Client) request(in Input, rng *rand.Rand) (method, u string, body []byte) {
 	esc := url.PathEscape(in.Key)
 	if cl.via == ViaDistributor {
-		base := "http://" + cl.c.DistAddr
+		base := cl.c.Dist.URL()
 		switch in.Op {
 		case OpPut:
 			body, _ = json.Marshal(map[string]string{"clave": in.Key, "valor": in.Value})
@@ -231,8 +233,8 @@ func (cl *Client) request(in Input, rng *rand.Rand) (method, u string, body []by
 		}
 		return http.MethodGet, base + "/get/" + esc + "?level=" + url.QueryEscape(cl.level), nil
 	}
-	nodes := cl.c.Shards[cl.c.ShardOf(in.Key)]
-	base := "http://" + nodes[rng.IntN(len(nodes))].HTTP
+	nodes := cl.c.Shards[shardOf(in.Key, len(cl.c.Shards))]
+	base := nodes[rng.IntN(len(nodes))].URL()
 	switch in.Op {
 	case OpPut:
 		body, _ = json.Marshal(map[string]string{in.Key: in.Value})
@@ -241,6 +243,15 @@ func (cl *Client) request(in Input, rng *rand.Rand) (method, u string, body []by
 		return http.MethodDelete, base + "/key/" + esc, nil
 	}
 	return http.MethodGet, base + "/key/" + esc + "?level=" + url.QueryEscape(cl.level), nil
+}
+
+// shardOf is the distributor's routing rule, fnv32a(key) % shards, written
+// out again here so that the checks test the distributor against an
+// independent copy rather than against itself.
+func shardOf(key string, shards int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(shards))
 }
 
 // errorClass shortens a transport error to a stable category, so the

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ci-deps.sh: installs what the tests need beyond Go: Chromium for the
-# dashboard's browser test (distributor/browser), newman for the Postman
-# collection (postman/), and wrk for the bench tool's wrk engine
+# dashboard's browser test (test/browser), newman for the Postman
+# collection (test/postman), and wrk for the bench tool's wrk engine
 # (bench/load). Idempotent, and quick when all are already there. Run as
 # root (CI is); uses apt-get and npm only.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# newman.sh: runs the Postman collection (postman/hraftd.postman_collection.json)
+# newman.sh: runs the Postman collection (test/postman/hraftd.postman_collection.json)
 # with newman.
 #
 #   scripts/newman.sh                       start a throwaway cluster (2x3 nodes +
@@ -9,7 +9,7 @@
 #                                           scripts/newman.sh http://localhost:8080 http://localhost:11000
 #
 # The throwaway cluster is started and torn down by a Go test
-# (postman/newman_test.go), so that ports are probed, processes are
+# (test/postman/newman_test.go), so that ports are probed, processes are
 # killed even on failure, and logs are shown when something breaks. A JUnit
 # report lands in $ARTIFACTS_DIR (default artifacts/). Needs newman:
 # scripts/ci-deps.sh installs it.
@@ -27,14 +27,14 @@ case ${1:-} in
 "")
 	cd "$ROOT"
 	# CI=true makes a missing newman a failure instead of a skip.
-	exec go test -count=1 -v -run '^TestNewmanCollection$' ./postman/
+	exec go test -count=1 -v -run '^TestNewmanCollection$' ./test/postman/
 	;;
 *)
 	command -v newman >/dev/null || {
 		echo "newman.sh: newman is not installed; run scripts/ci-deps.sh (or npm install -g newman)" >&2
 		exit 1
 	}
-	exec newman run "$ROOT/postman/hraftd.postman_collection.json" \
+	exec newman run "$ROOT/test/postman/hraftd.postman_collection.json" \
 		--env-var "dist=$1" --env-var "node=${2:-http://localhost:11000}" \
 		--timeout-request 15000
 	;;

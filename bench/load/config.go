@@ -70,8 +70,7 @@ const (
 	// EngineNetHTTP is Go's net/http client with a pooled keep-alive
 	// transport: what a Go service calling our API would use.
 	EngineNetHTTP Engine = "net/http"
-	// EngineWrk runs wrk (a C load generator, the tool the issue's
-	// reference numbers were measured with; installed separately) in a
+	// EngineWrk runs wrk (a C load generator, installed separately) in a
 	// child process. Latencies come from wrk's quantiles, so p99.9 and
 	// the like are as exact as wrk's own histogram (see wrk.go).
 	EngineWrk Engine = "wrk"

@@ -13,8 +13,7 @@ import (
 // AppendWriteKey appends the key that worker writes on its seq-th request:
 // prefix-w<worker>-<seq>. Worker and sequence are digit runs split by '-',
 // so no two (worker, seq) pairs give the same key, and every write of a run
-// creates a new key rather than overwriting one (as the issue asks: distinct
-// keys per request).
+// creates a new key rather than overwriting one.
 func AppendWriteKey(dst []byte, prefix string, worker int, seq uint64) []byte {
 	dst = append(dst, prefix...)
 	dst = append(dst, "-w"...)

@@ -20,8 +20,8 @@ import (
 // the body. It exists because on a 2-core box net/http's client (two
 // goroutines per connection, a dozen allocations per request) takes about
 // as much CPU as the server it measures, so a server's ceiling would be
-// the client's. This is what wrk does in C; the reference numbers
-// came from wrk. It handles what our servers send — Content-Length or
+// the client's. This is what wrk does in C. It handles what our servers
+// send — Content-Length or
 // chunked bodies, Connection: close — and nothing else (no TLS, no 1xx, no
 // redirects followed), so it serves only http:// URLs.
 type rawSender struct {

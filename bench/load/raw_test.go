@@ -7,6 +7,8 @@ import (
 	"testing"
 )
 
+// TestReadResponse reads each kind of answer the raw client may meet.
+// (Long: a table, one entry per answer.)
 func TestReadResponse(t *testing.T) {
 	tests := []struct {
 		name        string

@@ -98,6 +98,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		stopProgress()
 	}
 
+	return collect(cfg, workers, measureFrom, finished, ctx.Err() != nil), nil
+}
+
+// collect merges what the workers measured into the run's Result.
+func collect(cfg Config, workers []*worker, measureFrom, finished time.Time, interrupted bool) Result {
 	if cfg.Target == TargetHello {
 		cfg.Workload = WorkloadGet // all a hello server is sent
 	}
@@ -109,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		Concurrency: cfg.Concurrency,
 		ValueSize:   cfg.ValueSize,
 		Engine:      cfg.Engine,
-		Interrupted: ctx.Err() != nil,
+		Interrupted: interrupted,
 		Errors:      map[string]uint64{},
 	}
 	// Throughput is over the measured window as it really ran: from the
@@ -136,7 +141,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if res.Elapsed > 0 {
 		res.Throughput = float64(res.OK) / res.Elapsed.Seconds()
 	}
-	return res, nil
+	return res
 }
 
 // hostPort is the address to dial for u, with the scheme's default port

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kvraft/hraftd/bench/cluster"
 	"github.com/kvraft/hraftd/bench/suite"
+	"github.com/kvraft/hraftd/internal/cluster"
 )
 
 // userHZ is the unit of utime and stime in /proc/<pid>/stat. It is
@@ -31,22 +31,22 @@ const cpuMethod = "CPU: utime+stime from /proc/<pid>/stat (10 ms ticks) read rig
 // procGroups maps a CPU table group to the PIDs whose CPU it sums.
 type procGroups map[string][]int
 
-// clusterGroups sorts the cluster's processes into the table's groups.
+// clusterGroups sorts the matrix's processes into the table's groups.
 // Leaders are decided once, here: they do not change during a healthy
 // benchmark, and asking again at every sample would add requests to the
-// numbers being measured. The distributor and hello server are left out
+// numbers being measured. The distributors and hello server are left out
 // when they are not running.
-func clusterGroups(ctx context.Context, cl *cluster.Cluster) (procGroups, error) {
+func clusterGroups(ctx context.Context, s *setup) (procGroups, error) {
 	g := procGroups{suite.CPULoad: {os.Getpid()}}
 	leaders := map[*cluster.Node]bool{}
-	for s := range cl.Shards() {
-		nd, err := cl.Leader(ctx, s)
+	for sh := range s.cl.Shards {
+		nd, err := s.cl.WaitLeader(ctx, s.cl.Shards[sh]...)
 		if err != nil {
-			return nil, fmt.Errorf("find shard %d's leader: %w", s, err)
+			return nil, fmt.Errorf("find shard %d's leader: %w", sh, err)
 		}
 		leaders[nd] = true
 	}
-	for _, nd := range cl.Nodes {
+	for _, nd := range s.cl.Nodes() {
 		pid := nd.PID()
 		if pid == 0 {
 			return nil, fmt.Errorf("node %s is not running", nd.ID)
@@ -57,11 +57,13 @@ func clusterGroups(ctx context.Context, cl *cluster.Cluster) (procGroups, error)
 		}
 		g[group] = append(g[group], pid)
 	}
-	if pids := cl.DistributorPIDs(); len(pids) > 0 {
-		g[suite.CPUDistributor] = pids
+	for _, d := range []*cluster.Distributor{s.dist, s.oneShard} {
+		if d != nil && d.PID() != 0 {
+			g[suite.CPUDistributor] = append(g[suite.CPUDistributor], d.PID())
+		}
 	}
-	if pid := cl.HelloPID(); pid != 0 {
-		g[suite.CPUHello] = []int{pid}
+	if s.hello != nil && s.hello.PID() != 0 {
+		g[suite.CPUHello] = []int{s.hello.PID()}
 	}
 	return g, nil
 }
@@ -89,12 +91,12 @@ func (g procGroups) sample() (suite.CPUTimes, error) {
 // cpuSampler is the matrix's suite.CPUSampler, or nil (no CPU table, no
 // failure) when this is not Linux or the processes' /proc entries cannot
 // be read.
-func cpuSampler(ctx context.Context, logger *slog.Logger, cl *cluster.Cluster) suite.CPUSampler {
+func cpuSampler(ctx context.Context, logger *slog.Logger, s *setup) suite.CPUSampler {
 	if runtime.GOOS != "linux" {
 		logger.Info("no CPU table: per-process CPU comes from Linux's /proc", "os", runtime.GOOS)
 		return nil
 	}
-	g, err := clusterGroups(ctx, cl)
+	g, err := clusterGroups(ctx, s)
 	if err == nil {
 		_, err = g.sample() // fail now, once, rather than on every row
 	}

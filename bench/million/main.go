@@ -1,10 +1,11 @@
-// Command million is issue 5's target 5 check: it builds hraftd, starts a
-// fresh 3-node group on free 127.0.0.1 ports, loads it with 1M keys of 16
-// bytes and values of 100 bytes (POST /key batches to the leader), waits
-// until every node has applied them, reports each node's memory (VmRSS,
-// RssAnon, RssFile from /proc), then restarts one follower from its data
-// directory and times it until /readyz answers 200. It prints a markdown
-// report with the targets (RSS ≤ 400 MB per node, ready ≤ 10 s).
+// Command million checks how a node copes with a large data set: it
+// builds hraftd, starts a fresh 3-node group on free 127.0.0.1 ports
+// (internal/cluster), loads it with 1M keys of 16 bytes and values of 100
+// bytes (POST /key batches to the leader), waits until every node has
+// applied them, reports each node's memory (VmRSS, RssAnon, RssFile from
+// /proc), then restarts one follower from its data directory and times it
+// until /readyz answers 200. It prints a markdown report with the goals
+// (RSS ≤ 400 MB per node, ready ≤ 10 s).
 //
 //	go run ./bench/million
 //	go run ./bench/million -keys 200000      # a quicker look
@@ -30,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kvraft/hraftd/bench/cluster"
+	"github.com/kvraft/hraftd/internal/cluster"
 )
 
 const (
@@ -39,21 +40,27 @@ const (
 	readyGoal = 10 * time.Second
 )
 
+// options are the command line.
+type options struct {
+	keys, valueSize, batch, workers int
+	settle                          time.Duration
+	keep                            bool
+}
+
 func main() {
 	os.Exit(run())
 }
 
 func run() int {
-	var (
-		keys      = flag.Int("keys", 1_000_000, "Keys to load")
-		valueSize = flag.Int("value-size", 100, "Bytes per value")
-		batch     = flag.Int("batch", 2000, "Pairs per POST /key")
-		workers   = flag.Int("workers", 4, "Concurrent POST /key batches")
-		settle    = flag.Duration("settle", 5*time.Second, "Pause after the load before measuring memory (lets the nodes snapshot and the GC run)")
-		keep      = flag.Bool("keep", false, "Keep the binaries and data directories (logs are always kept)")
-	)
+	var o options
+	flag.IntVar(&o.keys, "keys", 1_000_000, "Keys to load")
+	flag.IntVar(&o.valueSize, "value-size", 100, "Bytes per value")
+	flag.IntVar(&o.batch, "batch", 2000, "Pairs per POST /key")
+	flag.IntVar(&o.workers, "workers", 4, "Concurrent POST /key batches")
+	flag.DurationVar(&o.settle, "settle", 5*time.Second, "Pause after the load before measuring memory (lets the nodes snapshot and the GC run)")
+	flag.BoolVar(&o.keep, "keep", false, "Keep the data directories (logs are always kept)")
 	flag.Parse()
-	if flag.NArg() != 0 || *keys < 1 || *valueSize < 1 || *batch < 1 || *workers < 1 {
+	if flag.NArg() != 0 || o.keys < 1 || o.valueSize < 1 || o.batch < 1 || o.workers < 1 {
 		fmt.Fprintln(os.Stderr, "million: bad arguments; run with -h for help")
 		return 2
 	}
@@ -66,102 +73,140 @@ func run() int {
 		logger.Error("temp dir", "error", err)
 		return 1
 	}
+	defer cluster.RemoveBuilds()
 	defer func() {
-		if !*keep {
-			_ = os.RemoveAll(filepath.Join(dir, "bin"))
+		if !o.keep {
 			_ = os.RemoveAll(filepath.Join(dir, "data"))
 		}
 		logger.Info("logs kept", "dir", filepath.Join(dir, "logs"))
 	}()
-
-	root, err := cluster.ModuleRoot(ctx)
-	if err != nil {
-		logger.Error("module", "error", err)
+	if err := measure(ctx, logger, dir, o); err != nil {
+		logger.Error("million failed", "error", err)
 		return 1
 	}
+	return 0
+}
+
+// measure starts the group, loads it, measures memory and a follower's
+// restart, and prints the report.
+func measure(ctx context.Context, logger *slog.Logger, dir string, o options) error {
 	ccfg := cluster.DefaultConfig()
-	ccfg.Shards, ccfg.PerShard = 1, 3
-	ccfg.Dir, ccfg.Logger = dir, logger
-	ccfg.Hraftd = filepath.Join(dir, "bin", "hraftd")
-	if err := cluster.Build(ctx, root, ccfg.Hraftd, "."); err != nil {
-		logger.Error("build", "error", err)
-		return 1
+	ccfg.Shards, ccfg.PerShard, ccfg.Distributor = 1, 3, false
+	ccfg.Dir, ccfg.StopGrace = dir, 5*time.Second
+	ccfg.Logf = func(format string, args ...any) { logger.Info(fmt.Sprintf(format, args...)) }
+	logger.Info("building hraftd")
+	if _, err := cluster.Build(ctx, cluster.PkgHraftd); err != nil {
+		return err
 	}
 	cl, err := cluster.Start(ctx, ccfg)
 	if err != nil {
-		logger.Error("start", "error", err)
-		return 1
+		return err
 	}
 	defer cl.Close()
 
-	leader, err := cl.Leader(ctx, 0)
+	leader, err := cl.WaitLeader(ctx, cl.Shards[0]...)
 	if err != nil {
-		logger.Error("leader", "error", err)
-		return 1
+		return err
 	}
-	logger.Info("loading", "keys", *keys, "value_size", *valueSize, "leader", leader.ID)
+	loadTime, err := loadAll(ctx, logger, cl, leader, o)
+	if err != nil {
+		return err
+	}
+	if !sleep(ctx, o.settle) {
+		return ctx.Err()
+	}
+	var rows []row
+	for _, nd := range cl.Nodes() {
+		rows = append(rows, row{what: nd.ID + " after the load", mem: readMem(nd.PID())})
+	}
+	r, err := restartFollower(ctx, logger, cl, leader)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{what: r.node.ID + " restarted, caught up", mem: readMem(r.node.PID())})
+	// And once it has settled (a restored snapshot's garbage collected).
+	if !sleep(ctx, o.settle) {
+		return ctx.Err()
+	}
+	rows = append(rows, row{what: r.node.ID + " restarted, " + o.settle.String() + " later", mem: readMem(r.node.PID())})
+	report(os.Stdout, o.keys, o.valueSize, loadTime, rows, r.node.ID, r.ready, r.caughtUp, r.index)
+	return nil
+}
+
+// loadAll writes every key through the leader and waits until every node
+// has applied them; it returns how long the writes took.
+func loadAll(ctx context.Context, logger *slog.Logger, cl *cluster.Cluster, leader *cluster.Node, o options) (time.Duration, error) {
+	logger.Info("loading", "keys", o.keys, "value_size", o.valueSize, "leader", leader.ID)
 	start := time.Now()
-	if err := loadKeys(ctx, leader.URL(), *keys, *valueSize, *batch, *workers); err != nil {
-		logger.Error("load", "error", err)
-		return 1
+	if err := loadKeys(ctx, leader.URL(), o.keys, o.valueSize, o.batch, o.workers); err != nil {
+		return 0, fmt.Errorf("load: %w", err)
 	}
-	loadTime := time.Since(start)
+	took := time.Since(start)
 	// Batches run concurrently, so the last key may be committed before
 	// others: wait for every batch's last key on every node.
-	for _, nd := range cl.Nodes {
-		for from := 0; from < *keys; from += *batch {
-			if err := cl.WaitKey(ctx, nd, key(min(from+*batch, *keys)-1)); err != nil {
-				logger.Error("wait for the load to apply", "node", nd.ID, "error", err)
-				return 1
+	for _, nd := range cl.Nodes() {
+		for from := 0; from < o.keys; from += o.batch {
+			if err := cl.WaitKey(ctx, nd, key(min(from+o.batch, o.keys)-1)); err != nil {
+				return 0, fmt.Errorf("wait for the load to apply on %s: %w", nd.ID, err)
 			}
 		}
 	}
-	logger.Info("loaded", "keys", *keys, "took", loadTime.Round(time.Millisecond))
-	select {
-	case <-time.After(*settle):
-	case <-ctx.Done():
-		return 1
-	}
+	logger.Info("loaded", "keys", o.keys, "took", took.Round(time.Millisecond))
+	return took, nil
+}
 
-	var rows []row
-	for _, nd := range cl.Nodes {
-		rows = append(rows, row{what: nd.ID + " after the load", mem: readMem(nd.PID())})
-	}
-	follower, err := cl.Follower(ctx, 0)
-	if err != nil {
-		logger.Error("follower", "error", err)
-		return 1
+// restarted is what restartFollower measured.
+type restarted struct {
+	node *cluster.Node
+	// ready is from the new process's start until its /readyz answered
+	// 200 (polled every 50 ms, so to within that); caughtUp until it had
+	// applied index, all the group had committed before it stopped.
+	ready, caughtUp time.Duration
+	index           uint64
+}
+
+// restartFollower stops a follower as an operator would (SIGTERM, killed
+// after 10 s), starts it again from its data directory and times it.
+func restartFollower(ctx context.Context, logger *slog.Logger, cl *cluster.Cluster, leader *cluster.Node) (restarted, error) {
+	var r restarted
+	var err error
+	if r.node, err = cl.WaitFollower(ctx, 0); err != nil {
+		return r, err
 	}
 	lst, err := cl.Status(ctx, leader)
 	if err != nil {
-		logger.Error("leader status", "error", err)
-		return 1
+		return r, err
 	}
-	ready, err := cl.Restart(ctx, follower, 10*time.Second)
-	if err != nil {
-		logger.Error("restart", "node", follower.ID, "error", err)
-		return 1
+	r.index = lst.CommitIndex
+	if err := r.node.Term(10 * time.Second); err != nil {
+		logger.Warn("stop", "node", r.node.ID, "error", err)
 	}
+	start := time.Now()
+	if err := r.node.Start(ctx); err != nil {
+		return r, err
+	}
+	if err := cl.WaitReady(ctx, r.node); err != nil {
+		return r, err
+	}
+	r.ready = time.Since(start)
 	// /readyz is the node's own judgement; also time until it has applied
 	// everything the group had committed before it stopped.
-	more, err := cl.WaitApplied(ctx, follower, lst.CommitIndex)
-	if err != nil {
-		logger.Error("catch up", "node", follower.ID, "error", err)
-		return 1
+	if err := cl.WaitApplied(ctx, r.node, r.index); err != nil {
+		return r, fmt.Errorf("catch up: %w", err)
 	}
-	caughtUp := ready + more
-	logger.Info("restarted", "node", follower.ID, "ready_after", ready.Round(time.Millisecond), "caught_up_after", caughtUp.Round(time.Millisecond))
-	rows = append(rows, row{what: follower.ID + " restarted, caught up", mem: readMem(follower.PID())})
-	// And once it has settled (a restored snapshot's garbage collected).
-	select {
-	case <-time.After(*settle):
-	case <-ctx.Done():
-		return 1
-	}
-	rows = append(rows, row{what: follower.ID + " restarted, " + settle.String() + " later", mem: readMem(follower.PID())})
+	r.caughtUp = time.Since(start)
+	logger.Info("restarted", "node", r.node.ID, "ready_after", r.ready.Round(time.Millisecond), "caught_up_after", r.caughtUp.Round(time.Millisecond))
+	return r, nil
+}
 
-	report(os.Stdout, *keys, *valueSize, loadTime, rows, follower.ID, ready, caughtUp, lst.CommitIndex)
-	return 0
+// sleep pauses for d, and reports false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // key is the i-th key: exactly keyBytes bytes.

@@ -141,7 +141,7 @@ func TestWriteMarkdownCPU(t *testing.T) {
 	if strings.Contains(out, "| dist-get-lin | 16 | –") {
 		t.Errorf("a skipped row got a CPU line:\n%s", out)
 	}
-	// The CPU table sits between the main table and the targets.
+	// The CPU table sits between the main table and the checks.
 	if i, j := strings.Index(out, "CPU per request"), strings.Index(out, "| target |"); i < 0 || j < i {
 		t.Errorf("CPU table not before the targets table:\n%s", out)
 	}

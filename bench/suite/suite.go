@@ -1,8 +1,7 @@
-// Package suite is the standard benchmark matrix of issue 5: which
-// workloads run at which concurrencies, the issue's targets computed as
-// ratios of those runs, and the markdown table that reports them. It
-// knows nothing of processes; bench/matrix starts the cluster and hands
-// the endpoints in.
+// Package suite is the standard benchmark matrix: which workloads run at
+// which concurrencies, the checks computed as ratios of those runs, and
+// the markdown table that reports them. It knows nothing of processes;
+// bench/matrix starts the cluster and hands the endpoints in.
 package suite
 
 import (
@@ -11,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"runtime"
 	"time"
 
@@ -18,7 +18,7 @@ import (
 	"github.com/kvraft/hraftd/bench/load"
 )
 
-// Workload IDs of the standard matrix, used to find rows for the targets.
+// Workload IDs of the standard matrix, used to find rows for the checks.
 const (
 	DistSet     = "dist-set"
 	NodeSet     = "node-set"
@@ -27,7 +27,7 @@ const (
 	Hello       = "hello"
 	// DistSetOneShard is a diagnostic, not in Standard: /set through a
 	// second distributor that knows only shard 0, so that every write
-	// joins the same shard's batches (see BENCHMARKS.md, target 1).
+	// joins the same shard's batches (see BENCHMARKS.md).
 	DistSetOneShard = "dist1-set"
 )
 
@@ -41,8 +41,9 @@ type Workload struct {
 	Level  string
 }
 
-// Standard is the issue's matrix, in the order it runs. The two write rows
-// run back to back, so target 1 compares runs made minutes apart at most.
+// Standard is the matrix, in the order it runs. The two write rows run
+// back to back, so the first check compares runs made minutes apart at
+// most.
 var Standard = []Workload{
 	{ID: DistSet, Label: "`POST /set` via distributor", Target: load.TargetDistributor, Kind: load.WorkloadSet},
 	{ID: NodeSet, Label: "`POST /key` direct to shard leader", Target: load.TargetNode, Kind: load.WorkloadSet},
@@ -52,7 +53,7 @@ var Standard = []Workload{
 }
 
 // Diagnostic are workloads run only when asked for by ID (matrix -only):
-// they explain a target rather than measure one.
+// they explain a check rather than measure one.
 var Diagnostic = []Workload{
 	{ID: DistSetOneShard, Label: "`POST /set` via a distributor over shard 0 only (diagnostic)", Target: load.TargetDistributor, Kind: load.WorkloadSet},
 }
@@ -114,30 +115,67 @@ type Row struct {
 // endpoints keyed by workload ID, and returns one row per workload and
 // concurrency, in plan order. With Options.Rounds > 1 each row is measured
 // in that many slices of Duration/Rounds, and at each concurrency the
-// workloads take turns slice by slice, so that the rows a target compares
+// workloads take turns slice by slice, so that the rows a check compares
 // ran interleaved over the same minutes: on a box whose speed drifts
-// (ours does, by tens of % within minutes) their ratio then reflects the
-// code, not the moment. A workload with no endpoint, or one marked Skip,
-// yields skipped rows; a run that cannot start yields a skipped row with
-// the reason; the matrix goes on either way, so one broken component does
-// not cost the other rows. If ctx ends, what has not run is skipped as
-// interrupted, and rows cut short keep the slices they have.
+// their ratio then reflects the code, not the moment. A workload with no
+// endpoint, or one marked Skip, yields skipped rows; a run that cannot
+// start yields a skipped row with the reason; the matrix goes on either
+// way, so one broken component does not cost the other rows. If ctx ends,
+// what has not run is skipped as interrupted, and rows cut short keep the
+// slices they have.
 func Run(ctx context.Context, plan []Workload, endpoints map[string]Endpoint, opts Options) []Row {
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := newRunner(plan, endpoints, opts)
+	defer r.client.CloseIdleConnections()
+	for _, c := range opts.Concurrency {
+		for round := range r.rounds {
+			for _, w := range plan {
+				r.slice(ctx, w, c, round)
+			}
+		}
 	}
-	client := load.NewClient(maxOf(opts.Concurrency), opts.RequestTimeout)
-	defer client.CloseIdleConnections()
-	rounds := max(opts.Rounds, 1)
-	slice := opts.Duration / time.Duration(rounds)
+	var out []Row
+	for _, w := range plan {
+		for _, c := range opts.Concurrency {
+			row := r.rows[rowKey{w.ID, c}]
+			if row.Result == nil && row.Skipped == "" {
+				row.Skipped = "interrupted"
+			}
+			out = append(out, *row)
+		}
+	}
+	return out
+}
 
-	type rowKey struct {
-		id string
-		c  int
+type rowKey struct {
+	id string
+	c  int
+}
+
+// runner is one Run in progress.
+type runner struct {
+	endpoints map[string]Endpoint
+	opts      Options
+	logger    *slog.Logger
+	client    *http.Client
+	rounds    int
+	sliceLen  time.Duration // of each round
+
+	rows  map[rowKey]*Row
+	noCPU map[rowKey]bool // rows with a slice whose CPU could not be sampled
+	first bool            // no slice has run yet
+}
+
+func newRunner(plan []Workload, endpoints map[string]Endpoint, opts Options) *runner {
+	r := &runner{
+		endpoints: endpoints, opts: opts, logger: opts.Logger,
+		client: load.NewClient(maxOf(opts.Concurrency), opts.RequestTimeout),
+		rounds: max(opts.Rounds, 1),
+		rows:   map[rowKey]*Row{}, noCPU: map[rowKey]bool{}, first: true,
 	}
-	rows := map[rowKey]*Row{}
-	noCPU := map[rowKey]bool{} // rows with a slice whose CPU could not be sampled
+	if r.logger == nil {
+		r.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r.sliceLen = opts.Duration / time.Duration(r.rounds)
 	for _, w := range plan {
 		ep, ok := endpoints[w.ID]
 		for _, c := range opts.Concurrency {
@@ -148,108 +186,104 @@ func Run(ctx context.Context, plan []Workload, endpoints map[string]Endpoint, op
 			case ep.Skip != "":
 				row.Skipped = ep.Skip
 			}
-			rows[rowKey{w.ID, c}] = row
+			r.rows[rowKey{w.ID, c}] = row
 		}
 	}
+	return r
+}
 
-	first := true
-	for _, c := range opts.Concurrency {
-		for round := range rounds {
-			for _, w := range plan {
-				row := rows[rowKey{w.ID, c}]
-				if row.Skipped != "" {
-					continue
-				}
-				if ctx.Err() != nil {
-					if row.Result == nil {
-						row.Skipped = "interrupted"
-					}
-					continue
-				}
-				if !first && opts.Settle > 0 {
-					select {
-					case <-ctx.Done():
-					case <-time.After(opts.Settle):
-					}
-				}
-				first = false
-				if opts.Quiesce != nil {
-					if err := opts.Quiesce(ctx); err != nil && ctx.Err() == nil {
-						logger.Warn("the cluster did not settle before the run; running anyway", "workload", w.ID, "c", c, "error", err)
-					}
-				}
-				ep := endpoints[w.ID]
-				cfg := load.DefaultConfig()
-				cfg.Target, cfg.URL, cfg.Workload, cfg.Level = w.Target, ep.URL, w.Kind, w.Level
-				cfg.Concurrency, cfg.Duration, cfg.Warmup = c, slice, opts.Warmup
-				if round > 0 {
-					// Connections and caches were warmed by the first
-					// slice; each later one needs only its own dials.
-					cfg.Warmup = min(opts.Warmup, laterWarmup)
-				}
-				cfg.Keys, cfg.ValueSize, cfg.RequestTimeout = opts.Keys, opts.ValueSize, opts.RequestTimeout
-				cfg.Prefix = WritePrefix(w.ID, c)
-				if rounds > 1 {
-					cfg.Prefix += fmt.Sprintf("-r%d", round) // still a new key per write
-				}
-				if w.Kind != load.WorkloadSet && ep.ReadPrefix != "" {
-					cfg.Prefix = ep.ReadPrefix
-				}
-				cfg.Progress, cfg.Client = opts.Progress, client
-				if opts.Engine != "" {
-					cfg.Engine = opts.Engine
-				}
-				logger.Info("running", "workload", w.ID, "c", c, "round", fmt.Sprintf("%d/%d", round+1, rounds),
-					"url", ep.URL, "duration", slice)
-				cpu := newCPUWindow(opts.CPU)
-				cfg.MeasureStart = cpu.measureStart()
-				res, err := load.Run(ctx, cfg)
-				if err != nil {
-					_, _ = cpu.finish(0, 0) // stops its timer; nothing to report
-					if row.Result == nil {
-						row.Skipped = err.Error()
-					}
-					continue
-				}
-				if row.Result == nil {
-					row.Result = &res
-				} else {
-					row.Result.Merge(res)
-				}
-				usage, cpuErr := cpu.finish(res.OK, runtime.NumCPU())
-				key := rowKey{w.ID, c}
-				switch {
-				case noCPU[key]:
-				case cpuErr != nil || usage == nil:
-					// A row's CPU covers all its slices or none: per
-					// request, a missing slice would make it wrong.
-					noCPU[key], row.CPU = true, nil
-					if cpuErr != nil && !errors.Is(cpuErr, errNoWindow) {
-						logger.Warn("no CPU numbers for this row", "workload", w.ID, "c", c, "error", cpuErr)
-					}
-				case row.CPU == nil:
-					row.CPU = usage
-				default:
-					row.CPU.add(usage, row.Result.OK, runtime.NumCPU())
-				}
-				logger.Info("done", "workload", w.ID, "c", c, "round", fmt.Sprintf("%d/%d", round+1, rounds),
-					"rps", fmt.Sprintf("%.0f", res.Throughput), "errors", res.ErrorCount,
-					"p50", load.FormatDuration(res.Latency.P50), "p99", load.FormatDuration(res.Latency.P99))
-			}
+// slice runs round round of workload w at concurrency c, after the pause
+// and the quiesce that precede every slice, and adds it to its row.
+func (r *runner) slice(ctx context.Context, w Workload, c, round int) {
+	key := rowKey{w.ID, c}
+	row := r.rows[key]
+	if row.Skipped != "" {
+		return
+	}
+	if ctx.Err() != nil {
+		if row.Result == nil {
+			row.Skipped = "interrupted"
+		}
+		return
+	}
+	if !r.first && r.opts.Settle > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(r.opts.Settle):
 		}
 	}
+	r.first = false
+	if r.opts.Quiesce != nil {
+		if err := r.opts.Quiesce(ctx); err != nil && ctx.Err() == nil {
+			r.logger.Warn("the cluster did not settle before the run; running anyway", "workload", w.ID, "c", c, "error", err)
+		}
+	}
+	cfg := r.loadConfig(w, c, round)
+	r.logger.Info("running", "workload", w.ID, "c", c, "round", fmt.Sprintf("%d/%d", round+1, r.rounds),
+		"url", cfg.URL, "duration", r.sliceLen)
+	cpu := newCPUWindow(r.opts.CPU)
+	cfg.MeasureStart = cpu.measureStart()
+	res, err := load.Run(ctx, cfg)
+	if err != nil {
+		_, _ = cpu.finish(0, 0) // stops its timer; nothing to report
+		if row.Result == nil {
+			row.Skipped = err.Error()
+		}
+		return
+	}
+	if row.Result == nil {
+		row.Result = &res
+	} else {
+		row.Result.Merge(res)
+	}
+	usage, cpuErr := cpu.finish(res.OK, runtime.NumCPU())
+	r.addCPU(key, row, usage, cpuErr)
+	r.logger.Info("done", "workload", w.ID, "c", c, "round", fmt.Sprintf("%d/%d", round+1, r.rounds),
+		"rps", fmt.Sprintf("%.0f", res.Throughput), "errors", res.ErrorCount,
+		"p50", load.FormatDuration(res.Latency.P50), "p99", load.FormatDuration(res.Latency.P99))
+}
 
-	var out []Row
-	for _, w := range plan {
-		for _, c := range opts.Concurrency {
-			row := rows[rowKey{w.ID, c}]
-			if row.Result == nil && row.Skipped == "" {
-				row.Skipped = "interrupted"
-			}
-			out = append(out, *row)
-		}
+// loadConfig is the load of one slice.
+func (r *runner) loadConfig(w Workload, c, round int) load.Config {
+	ep := r.endpoints[w.ID]
+	cfg := load.DefaultConfig()
+	cfg.Target, cfg.URL, cfg.Workload, cfg.Level = w.Target, ep.URL, w.Kind, w.Level
+	cfg.Concurrency, cfg.Duration, cfg.Warmup = c, r.sliceLen, r.opts.Warmup
+	if round > 0 {
+		// Connections and caches were warmed by the first slice; each
+		// later one needs only its own dials.
+		cfg.Warmup = min(r.opts.Warmup, laterWarmup)
 	}
-	return out
+	cfg.Keys, cfg.ValueSize, cfg.RequestTimeout = r.opts.Keys, r.opts.ValueSize, r.opts.RequestTimeout
+	cfg.Prefix = WritePrefix(w.ID, c)
+	if r.rounds > 1 {
+		cfg.Prefix += fmt.Sprintf("-r%d", round) // still a new key per write
+	}
+	if w.Kind != load.WorkloadSet && ep.ReadPrefix != "" {
+		cfg.Prefix = ep.ReadPrefix
+	}
+	cfg.Progress, cfg.Client = r.opts.Progress, r.client
+	if r.opts.Engine != "" {
+		cfg.Engine = r.opts.Engine
+	}
+	return cfg
+}
+
+// addCPU adds one slice's CPU to its row. A row's CPU covers all its
+// slices or none: per request, a missing slice would make it wrong.
+func (r *runner) addCPU(key rowKey, row *Row, usage *CPU, err error) {
+	switch {
+	case r.noCPU[key]:
+	case err != nil || usage == nil:
+		r.noCPU[key], row.CPU = true, nil
+		if err != nil && !errors.Is(err, errNoWindow) {
+			r.logger.Warn("no CPU numbers for this row", "workload", key.id, "c", key.c, "error", err)
+		}
+	case row.CPU == nil:
+		row.CPU = usage
+	default:
+		row.CPU.add(usage, row.Result.OK, runtime.NumCPU())
+	}
 }
 
 // laterWarmup bounds the warmup of every slice of a row after its first.

@@ -6,13 +6,14 @@ import (
 	"github.com/kvraft/hraftd/bench/load"
 )
 
-// Check is one of the issue's targets as measured in one matrix run.
+// Check is one goal of the matrix (a ratio of two rows, or a floor) as
+// measured in one run.
 type Check struct {
 	Name string `json:"name"`
 	// Measured is the figure the goal is about, formatted ("2.31×",
 	// "16250 req/s"); "n/a" when a row it needs is missing.
 	Measured string `json:"measured"`
-	// Value is Measured as a number (a ratio, or req/s for target 3); 0
+	// Value is Measured as a number (a ratio, or req/s for a floor); 0
 	// when n/a.
 	Value float64 `json:"value"`
 	Goal  string  `json:"goal"`
@@ -22,12 +23,14 @@ type Check struct {
 	Note string `json:"note,omitempty"`
 }
 
-// LinearizableGoal is target 3's floor, in reads per second.
+// LinearizableGoal is the floor of linearizable reads through the
+// distributor, in reads per second.
 const LinearizableGoal = 15000
 
-// Checks computes the issue's targets 1-4 from a matrix's rows: each is a
-// ratio of two rows of the same run on the same box, which is what makes
-// them comparable across machines where absolute numbers are not.
+// Checks computes the matrix's four checks from its rows: each (but the
+// floor) is a ratio of two rows of the same run on the same box, which is
+// what makes them comparable across machines where absolute numbers are
+// not.
 func Checks(rows []Row) []Check {
 	return []Check{
 		ratioCheck(rows, "1. `/set` via distributor ÷ direct `POST /key`, req/s at c=64",
@@ -75,9 +78,7 @@ func floorCheck(rows []Row, name, id string, c int, floor float64) Check {
 	ch.Measured = fmt.Sprintf("%.0f req/s (%.2f× goal)", r.Throughput, r.Throughput/floor)
 	if h, ok := Find(rows, Hello, c); ok && h.Throughput > 0 {
 		// An absolute floor depends on the box and on the load's own
-		// cost; the share of the same run's hello ceiling does not (the
-		// issue's 15k/s was set against a ~67k/s hello measured with
-		// wrk: 0.22 of it).
+		// cost; the share of the same run's hello ceiling does not.
 		ch.Measured = fmt.Sprintf("%.0f req/s (%.2f× goal; %.2f× hello)", r.Throughput, r.Throughput/floor, r.Throughput/h.Throughput)
 	}
 	ch.Met = yesNo(r.Throughput >= floor)

@@ -17,6 +17,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -29,19 +30,25 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/kvraft/hraftd/chaos"
+	"github.com/kvraft/hraftd/internal/cluster"
 )
 
 func main() {
 	os.Exit(run())
 }
 
-func run() int {
+// options are the command line's settings that are not the run's.
+type options struct {
+	keep, verbose bool
+}
+
+// parseFlags reads the command line into a run's configuration.
+func parseFlags() (chaos.Config, options, error) {
 	def := chaos.DefaultConfig()
 	cfg := def
 	var (
-		faults  string
-		keep    bool
-		verbose bool
+		faults string
+		o      options
 	)
 	flag.DurationVar(&cfg.Duration, "duration", def.Duration, "how long to inject faults while clients run (every fault kind is injected at least once, however short)")
 	flag.IntVar(&cfg.Clients, "clients", def.Clients, "concurrent clients")
@@ -56,12 +63,11 @@ func run() int {
 	flag.DurationVar(&cfg.CheckTimeout, "check-timeout", def.CheckTimeout, "time limit of the linearizability check; past it the verdict is unknown")
 	flag.BoolVar(&cfg.CrashRecovery, "crash", def.CrashRecovery, "also kill all nodes of one shard under load and check every acknowledged write survives")
 	flag.StringVar(&cfg.ArtifactsDir, "artifacts", "", "where to write the history and logs if a check fails (default: a new directory under $TMPDIR)")
-	flag.BoolVar(&keep, "keep", false, "keep the work directory (data dirs and logs of every process) after the run")
-	flag.BoolVar(&verbose, "v", false, "print progress and every fault as it happens")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (data dirs and logs of every process) after the run")
+	flag.BoolVar(&o.verbose, "v", false, "print progress and every fault as it happens")
 	flag.Parse()
 	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "chaos: unexpected arguments %q; see chaos -h\n", flag.Args())
-		return 2
+		return cfg, o, fmt.Errorf("unexpected arguments %q; see chaos -h", flag.Args())
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = def.Seed
@@ -76,24 +82,28 @@ func run() int {
 			continue
 		}
 		if !known[f] {
-			fmt.Fprintf(os.Stderr, "chaos: unknown fault kind %q; known: %s\n", f, strings.Join(chaos.AllFaults, ", "))
-			return 2
+			return cfg, o, fmt.Errorf("unknown fault kind %q; known: %s", f, strings.Join(chaos.AllFaults, ", "))
 		}
 		if f == chaos.FaultRestartDistributor && cfg.Via != chaos.ViaDistributor {
 			continue
 		}
 		cfg.Faults = append(cfg.Faults, f)
 	}
-	if len(cfg.Faults) == 0 {
-		fmt.Fprintln(os.Stderr, "chaos: no fault kinds to inject")
-		return 2
+	switch {
+	case len(cfg.Faults) == 0:
+		return cfg, o, errors.New("no fault kinds to inject")
+	case cfg.Via != chaos.ViaDistributor && cfg.Via != chaos.ViaNodes:
+		return cfg, o, fmt.Errorf("-via %q: use distributor or nodes", cfg.Via)
+	case cfg.HoldMax < cfg.HoldMin:
+		return cfg, o, errors.New("-hold-max is below -hold-min")
 	}
-	if cfg.Via != chaos.ViaDistributor && cfg.Via != chaos.ViaNodes {
-		fmt.Fprintf(os.Stderr, "chaos: -via %q: use distributor or nodes\n", cfg.Via)
-		return 2
-	}
-	if cfg.HoldMax < cfg.HoldMin {
-		fmt.Fprintln(os.Stderr, "chaos: -hold-max is below -hold-min")
+	return cfg, o, nil
+}
+
+func run() int {
+	cfg, o, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 2
 	}
 
@@ -114,7 +124,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 2
 	}
-	if keep {
+	if o.keep {
 		fmt.Fprintf(os.Stderr, "chaos: work directory (kept): %s\n", work)
 	} else {
 		defer os.RemoveAll(work)
@@ -122,19 +132,26 @@ func run() int {
 	cfg.Dir = filepath.Join(work, "cluster")
 	start := time.Now()
 	logf := func(format string, args ...any) {
-		if verbose {
+		if o.verbose {
 			fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 		}
 	}
 	cfg.Logf = logf
 
+	// Built up front, so that a compile error reads as one; the run
+	// reuses the binaries.
 	fmt.Fprintf(os.Stderr, "chaos: building hraftd and the distributor...\n")
-	bins, err := chaos.Build(ctx, filepath.Join(work, "bin"), cfg.Via == chaos.ViaDistributor)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 2
+	defer cluster.RemoveBuilds()
+	pkgs := []string{cluster.PkgHraftd}
+	if cfg.Via == chaos.ViaDistributor {
+		pkgs = append(pkgs, cluster.PkgDistributor)
 	}
-	cfg.Bin = bins
+	for _, pkg := range pkgs {
+		if _, err := cluster.Build(ctx, pkg); err != nil {
+			fmt.Fprintln(os.Stderr, "chaos:", err)
+			return 2
+		}
+	}
 	fmt.Fprintf(os.Stderr, "chaos: running for %s with faults %s (seed %d; -v for progress)...\n", cfg.Duration, strings.Join(cfg.Faults, ","), cfg.Seed)
 	rep, err := chaos.Run(ctx, cfg)
 	if err != nil {

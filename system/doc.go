@@ -1,7 +1,0 @@
-// Package system tests the hraftd binary as real processes: it builds the
-// binary once, starts nodes on free 127.0.0.1 ports with the flags of the
-// hraftd README walkthrough, and drives them over HTTP as a user would,
-// killing and restarting them along the way.
-//
-// The package holds tests only; they are skipped under -short.
-package system
