@@ -200,9 +200,15 @@ func (p *Proc) Term(grace time.Duration) error {
 	return fmt.Errorf("%s did not exit within %s of SIGTERM; killed it", p.name, grace)
 }
 
-// Pause stops the process with SIGSTOP: it keeps its sockets open but does
+// Pause stops the process with SIGSTOP and waits until all its threads
+// have stopped: it keeps its sockets open but does
 // nothing, as in a long GC pause or a stalled VM.
-func (p *Proc) Pause() error { return p.signal(syscall.SIGSTOP) }
+func (p *Proc) Pause() error {
+	if err := p.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	return waitStopped(p.PID())
+}
 
 // Resume continues a paused process with SIGCONT.
 func (p *Proc) Resume() error { return p.signal(syscall.SIGCONT) }
