@@ -24,6 +24,7 @@ import (
 
 	"github.com/kvraft/hraftd/distributor/router"
 	"github.com/kvraft/hraftd/distributor/server"
+	"github.com/kvraft/hraftd/distributor/watch"
 )
 
 const usageText = `distributor routes requests for a key to the shard that owns it,
@@ -151,9 +152,9 @@ func run() int {
 
 	// The watcher turns what the router sees into the dashboard's events
 	// and the failover metrics; it only reads the router's memory.
-	wcfg := router.DefaultWatchConfig()
+	wcfg := watch.DefaultConfig()
 	wcfg.Logger = logger
-	watcher := router.NewWatcher(rt, wcfg)
+	watcher := watch.New(rt, wcfg)
 
 	scfg := server.DefaultConfig()
 	scfg.MaxBodyBytes = o.maxBody

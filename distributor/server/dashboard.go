@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/distributor/watch"
 )
 
 // web holds the dashboard: plain HTML, CSS and JavaScript, embedded so that
@@ -53,16 +54,16 @@ type dashboardState struct {
 	// Instance changes when the distributor restarts: the page then resets
 	// its rates and its event cursor, since counters and sequence numbers
 	// start again from zero.
-	Instance string             `json:"instance"`
-	Started  time.Time          `json:"started"`
-	Now      time.Time          `json:"now"`
-	Poll     string             `json:"poll"`
-	Shards   []router.ShardView `json:"shards"`
-	Counters router.Counters    `json:"counters"`
-	HTTP     httpCounters       `json:"http"`
+	Instance string               `json:"instance"`
+	Started  time.Time            `json:"started"`
+	Now      time.Time            `json:"now"`
+	Poll     string               `json:"poll"`
+	Shards   []router.ShardStatus `json:"shards"`
+	Counters router.Counters      `json:"counters"`
+	HTTP     httpCounters         `json:"http"`
 	// Events are those after the ?after= sequence number, at most the
 	// latest 50, oldest first.
-	Events []router.Event `json:"events"`
+	Events []watch.Event `json:"events"`
 }
 
 func (s *Server) handleDashboardState(w http.ResponseWriter, r *http.Request) {
@@ -79,33 +80,26 @@ func (s *Server) handleDashboardState(w http.ResponseWriter, r *http.Request) {
 		Instance: s.instance,
 		Started:  s.started,
 		Now:      time.Now(),
-		Events:   []router.Event{},
+		Events:   []watch.Event{},
 		HTTP: httpCounters{
 			Requests:     s.requests.Load(),
 			ClientErrors: s.clientErrs.Load(),
 			ServerErrors: s.srvErr.Load(),
 		},
 	}
+	var rs router.Status
 	if obs := s.cfg.Observer; obs != nil {
-		v := obs.View()
-		st.Shards, st.Counters, st.Poll = v.Shards, v.Counters, v.Poll
+		rs = obs.Status()
 		if evs := obs.Events(after); len(evs) > maxEventsPerState {
 			st.Events = evs[len(evs)-maxEventsPerState:]
 		} else {
 			st.Events = evs
 		}
 	} else {
-		// Without an observer, show what Status has (no key counts).
-		rs := s.router.Status()
-		st.Counters, st.Poll = rs.Counters, rs.Poll
-		for _, sh := range rs.Shards {
-			sv := router.ShardView{Shard: sh.Shard, Leader: sh.Leader}
-			for _, n := range sh.Nodes {
-				sv.Nodes = append(sv.Nodes, router.NodeView{NodeStatus: n})
-			}
-			st.Shards = append(st.Shards, sv)
-		}
+		// Without an observer: the router's status, and no events.
+		rs = s.router.Status()
 	}
+	st.Shards, st.Counters, st.Poll = rs.Shards, rs.Counters, rs.Poll
 	// The page shows rates of the router's operations rather than of HTTP
 	// requests, so its own polling does not show up as traffic.
 	w.Header().Set("Cache-Control", "no-store")

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/distributor/watch"
 )
 
 // metrics are the distributor's Prometheus metrics, in a registry of their
@@ -126,17 +127,17 @@ func newMetrics(rt Router, obs Observer) *metrics {
 }
 
 // observeEvent turns the watcher's events into counters and latencies.
-func (m *metrics) observeEvent(e router.Event) {
+func (m *metrics) observeEvent(e watch.Event) {
 	shard := strconv.Itoa(e.Shard)
 	switch e.Kind {
-	case router.EventLeader:
+	case watch.EventLeader:
 		if e.Failover {
 			m.failovers.WithLabelValues(shard).Inc()
 		}
 		if e.Discovery > 0 {
 			m.discovery.WithLabelValues(shard).Observe(e.Discovery.Seconds())
 		}
-	case router.EventNodeDown:
+	case watch.EventNodeDown:
 		m.nodeDown.WithLabelValues(shard, e.Node).Inc()
 	}
 }
@@ -366,7 +367,7 @@ func (c *routerCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.obs == nil {
 		return
 	}
-	for _, sh := range c.obs.View().Shards {
+	for _, sh := range c.obs.Status().Shards {
 		for _, n := range sh.Nodes {
 			name := n.ID
 			if name == "" {

@@ -13,21 +13,22 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/distributor/watch"
 )
 
-// scriptedViews is a router.ViewSource whose view the test sets.
+// scriptedViews is a watch.Source whose status the test sets.
 type scriptedViews struct {
 	mu sync.Mutex
-	v  router.View
+	v  router.Status
 }
 
-func (s *scriptedViews) View() router.View {
+func (s *scriptedViews) Status() router.Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.v
 }
 
-func (s *scriptedViews) set(v router.View) {
+func (s *scriptedViews) set(v router.Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.v = v
@@ -37,15 +38,15 @@ func (s *scriptedViews) set(v router.View) {
 // is the index (0-2) of shard s's leader, -1 for none, and down lists nodes
 // (by global index 0-5) that do not answer. Every node last answered at
 // seen.
-func twoShards(now, seen time.Time, leaders [2]int, down ...int) router.View {
-	v := router.View{Time: now, Poll: "1s"}
+func twoShards(now, seen time.Time, leaders [2]int, down ...int) router.Status {
+	v := router.Status{Time: now, Poll: "1s"}
 	for s := range 2 {
-		sv := router.ShardView{Shard: s}
+		sv := router.ShardStatus{Shard: s}
 		for i := range 3 {
 			k := 3*s + i
 			id := "node" + strconv.Itoa(k)
-			n := router.NodeView{NodeStatus: router.NodeStatus{ID: id, HTTP: "127.0.0.1:" + strconv.Itoa(11000+100*s+i),
-				Reachable: true, State: "Follower", Term: 2, CommitIndex: 10, AppliedIndex: 10}, Keys: 5}
+			n := router.NodeStatus{ID: id, HTTP: "127.0.0.1:" + strconv.Itoa(11000+100*s+i),
+				Reachable: true, State: "Follower", Term: 2, CommitIndex: 10, AppliedIndex: 10, Keys: 5}
 			for _, d := range down {
 				if d == k {
 					n.Reachable, n.State, n.Problem = false, "", "connection refused"
@@ -66,11 +67,11 @@ func twoShards(now, seen time.Time, leaders [2]int, down ...int) router.View {
 
 // newObservedServer is a Server over rt with a watcher of views the test
 // drives by hand (it is never started: the test calls Sample).
-func newObservedServer(t *testing.T, rt Router) (*Server, *scriptedViews, *router.Watcher) {
+func newObservedServer(t *testing.T, rt Router) (*Server, *scriptedViews, *watch.Watcher) {
 	t.Helper()
 	views := &scriptedViews{}
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	w := router.NewWatcher(views, router.WatchConfig{Logger: logger})
+	w := watch.New(views, watch.Config{Logger: logger})
 	cfg := DefaultConfig()
 	cfg.Logger = logger
 	cfg.Observer = w

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/distributor/watch"
 	"github.com/kvraft/hraftd/internal/cleanpath"
 	"github.com/kvraft/hraftd/kv"
 )
@@ -67,18 +68,18 @@ type Config struct {
 }
 
 // Observer is what the dashboard and the metrics read besides the Router:
-// a detailed view of the shards and the events derived from successive
-// views. *router.Watcher is one.
+// the latest sampled status of the shards and the events derived from
+// successive samples. *watch.Watcher is one.
 type Observer interface {
-	// View is the latest detailed view of every shard.
-	View() router.View
+	// Status is the latest sampled status of every shard.
+	Status() router.Status
 	// Events are the retained events with a sequence number over after.
-	Events(after uint64) []router.Event
+	Events(after uint64) []watch.Event
 	// Subscribe calls f for every later event; f must not block.
-	Subscribe(f func(router.Event))
+	Subscribe(f func(watch.Event))
 }
 
-var _ Observer = (*router.Watcher)(nil)
+var _ Observer = (*watch.Watcher)(nil)
 
 // DefaultConfig returns the configuration the distributor starts from.
 func DefaultConfig() Config {
