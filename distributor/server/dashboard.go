@@ -11,6 +11,7 @@ import (
 
 	"github.com/kvraft/hraftd/distributor/router"
 	"github.com/kvraft/hraftd/distributor/watch"
+	"github.com/kvraft/hraftd/internal/httpx"
 )
 
 // web holds the dashboard: plain HTML, CSS and JavaScript, embedded so that
@@ -30,14 +31,14 @@ func (s *Server) routeDashboard() {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	files := http.FileServerFS(sub)
-	s.handleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		// The page is tiny and changes with the binary: always revalidate,
 		// so a restarted distributor of a newer build serves its own page.
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, sub, "index.html")
 	})
-	s.handle("GET /ui/", http.StripPrefix("/ui/", noCache(files)))
-	s.handleFunc("GET /dashboard/state", s.handleDashboardState)
+	s.mux.Handle("GET /ui/", http.StripPrefix("/ui/", noCache(files)))
+	s.mux.HandleFunc("GET /dashboard/state", s.handleDashboardState)
 }
 
 func noCache(h http.Handler) http.Handler {
@@ -71,7 +72,7 @@ func (s *Server) handleDashboardState(w http.ResponseWriter, r *http.Request) {
 	if a := r.URL.Query().Get("after"); a != "" {
 		n, err := strconv.ParseUint(a, 10, 64)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: "after must be an event sequence number, e.g. ?after=12"})
+			httpx.WriteJSON(w, http.StatusBadRequest, errorBody{Error: "after must be an event sequence number, e.g. ?after=12"})
 			return
 		}
 		after = n
@@ -81,11 +82,7 @@ func (s *Server) handleDashboardState(w http.ResponseWriter, r *http.Request) {
 		Started:  s.started,
 		Now:      time.Now(),
 		Events:   []watch.Event{},
-		HTTP: httpCounters{
-			Requests:     s.requests.Load(),
-			ClientErrors: s.clientErrs.Load(),
-			ServerErrors: s.srvErr.Load(),
-		},
+		HTTP:     s.httpCounters(),
 	}
 	var rs router.Status
 	if obs := s.cfg.Observer; obs != nil {
@@ -103,18 +100,11 @@ func (s *Server) handleDashboardState(w http.ResponseWriter, r *http.Request) {
 	// The page shows rates of the router's operations rather than of HTTP
 	// requests, so its own polling does not show up as traffic.
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, st)
+	httpx.WriteJSON(w, http.StatusOK, st)
 }
 
-// okResult is res as a one-element slice if the call succeeded, for the
-// forward counters.
-func okResult(res router.Result, err error) []router.Result {
-	if err != nil {
-		return nil
-	}
-	return []router.Result{res}
-}
-
+// newInstanceID is a random ID for this Server, so the page notices when
+// the distributor restarts.
 func newInstanceID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])

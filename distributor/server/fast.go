@@ -173,7 +173,7 @@ func plainString(b []byte, i int) (start, end, next int, ok bool) {
 var answerPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // writeKeyAnswer writes keyAnswer{clave, valor, shard, node} with status
-// 200 exactly as writeJSON would, without reflection.
+// 200 exactly as httpx.WriteJSON would, without reflection.
 func writeKeyAnswer(w http.ResponseWriter, clave string, valor *string, shard int, node string) {
 	buf := answerPool.Get().(*[]byte)
 	b := append((*buf)[:0], `{"clave":`...)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kvraft/hraftd/distributor/router"
 	"github.com/kvraft/hraftd/distributor/watch"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // scriptedViews is a watch.Source whose status the test sets.
@@ -192,8 +193,8 @@ func TestRouterCountersAreReadAtScrapeTime(t *testing.T) {
 	if mustSample(t, text2, "hraftd_distributor_router_leader_changes_total") != 1 {
 		t.Error("leader changes not exported")
 	}
-	if len(counterFields) < 8 {
-		t.Errorf("only %d router counters exported", len(counterFields))
+	if len(routerMetrics) < 8 {
+		t.Errorf("only %d router counters exported", len(routerMetrics))
 	}
 }
 
@@ -239,5 +240,33 @@ func TestBatchStatisticsAreExported(t *testing.T) {
 	}
 	if strings.Contains(text, "batch_size_max_total") {
 		t.Error("batch_size_max is a level, not a counter")
+	}
+}
+
+// TestEveryRouterCounterIsExported: the explicit metric list reads every
+// numeric field of router.Counters, each once, so a counter added to the
+// router without a metric fails here rather than going unexported.
+func TestEveryRouterCounterIsExported(t *testing.T) {
+	var c router.Counters
+	v := reflect.ValueOf(&c).Elem()
+	want := map[uint64]string{}
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Uint64 {
+			f.SetUint(uint64(i + 1))
+			want[uint64(i+1)] = v.Type().Field(i).Name
+		}
+	}
+	for _, m := range routerMetrics {
+		got := m.read(&c)
+		if _, ok := want[got]; !ok {
+			t.Errorf("metric %s reads no field, or one already read (%d)", m.name, got)
+		}
+		delete(want, got)
+		if strings.HasSuffix(m.name, "_total") != (m.kind == prometheus.CounterValue) {
+			t.Errorf("metric %s: a counter must end in _total, a gauge must not", m.name)
+		}
+	}
+	for _, name := range want {
+		t.Errorf("router.Counters.%s has no metric", name)
 	}
 }
