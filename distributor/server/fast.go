@@ -14,7 +14,7 @@ import (
 )
 
 // The hot paths (/set, /get) are the distributor's per-request front-end
-// cost, which bounds its throughput on a CPU-bound box (see BENCHMARKS.md):
+// cost, which bounds its throughput on a CPU-bound box (bench_test.go):
 // the code below reads, decodes and answers them without encoding/json's
 // reflection and with few allocations. Every shortcut here either gives
 // exactly what the general code would, or hands over to it.
