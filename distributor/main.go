@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/kvraft/hraftd/distributor/router"
 	"github.com/kvraft/hraftd/distributor/server"
+	"github.com/kvraft/hraftd/distributor/watch"
 )
 
 const usageText = `distributor routes requests for a key to the shard that owns it,
@@ -125,17 +125,11 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "distributor:", err)
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "distributor: -log-level %q: use debug, info, warn or error\n", o.logLevel)
+	logger, err := newLogger(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "distributor:", err)
 		return 2
 	}
-	hopts := &slog.HandlerOptions{Level: level}
-	var handler slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
-	if o.logFormat == "json" {
-		handler = slog.NewJSONHandler(os.Stderr, hopts)
-	}
-	logger := slog.New(handler).With("process", "distributor")
 
 	cfg := router.DefaultConfig()
 	cfg.Shards = o.shards
@@ -151,26 +145,17 @@ func run() int {
 
 	// The watcher turns what the router sees into the dashboard's events
 	// and the failover metrics; it only reads the router's memory.
-	wcfg := router.DefaultWatchConfig()
+	wcfg := watch.DefaultConfig()
 	wcfg.Logger = logger
-	watcher := router.NewWatcher(rt, wcfg)
+	watcher := watch.New(rt, wcfg)
 
 	scfg := server.DefaultConfig()
 	scfg.MaxBodyBytes = o.maxBody
 	scfg.Logger = logger
 	scfg.Observer = watcher
-	var h http.Handler = server.New(scfg, rt)
-	if o.pprof {
-		mux := http.NewServeMux()
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-		mux.Handle("/", h)
-		h = mux
-	}
+	scfg.Pprof = o.pprof
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           server.New(scfg, rt),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -211,6 +196,20 @@ func run() int {
 	rt.Close()
 	logger.Info("stopped")
 	return code
+}
+
+// newLogger is the logger the -log-level and -log-format flags ask for.
+func newLogger(o *options) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: use debug, info, warn or error", o.logLevel)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
+	if o.logFormat == "json" {
+		handler = slog.NewJSONHandler(os.Stderr, hopts)
+	}
+	return slog.New(handler).With("process", "distributor"), nil
 }
 
 // dashboardURL is the URL to open for the dashboard: a wildcard listen

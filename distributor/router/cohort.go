@@ -6,9 +6,8 @@ import (
 )
 
 // cohort lets a batcher hold its next batch until the clients of the batch
-// that just returned have sent their next requests (see "Cohorts" in
-// readbatch.go and batch.go). Its fields are guarded by the batcher's
-// mutex.
+// that just returned have sent their next requests (see writebatch.go and
+// readbatch.go). Its fields are guarded by the batcher's mutex.
 type cohort struct {
 	want int           // while waiting: how many queued requests end the wait
 	wake chan struct{} // closed by the request that makes the queue that long
@@ -40,11 +39,11 @@ func (c *cohort) waitLocked(mu *sync.Mutex, n int, d time.Duration) {
 }
 
 // answerThenLinger answers a batch of n that has returned, then, if n > 1
-// and d > 0, holds the next batch as "Cohorts" (batch.go, readbatch.go)
-// says: until queued() reaches what was queued before the answer plus
-// share (the part of the n answered clients expected back on this shard),
-// capped at limit, or until d has passed. The queue is measured before the
-// answer so that no client is counted twice. mu guards the queue and c; it
+// and d > 0, holds the next batch until queued() reaches what was queued
+// before the answer plus share (the part of the n answered clients
+// expected back on this shard), capped at limit, or until d has passed.
+// The queue is measured before the answer so that no client is counted
+// twice. mu guards the queue and c; it
 // is held on return, for the caller to take the next batch.
 func (c *cohort) answerThenLinger(mu *sync.Mutex, queued func() int, n, share, limit int, d time.Duration, answer func()) {
 	mu.Lock()

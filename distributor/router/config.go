@@ -53,7 +53,7 @@ type Config struct {
 	ReadLinger time.Duration
 	// WriteLinger is the same bound for a shard's next batch of writes,
 	// which waits for the writers just answered as well as for those
-	// already queued (see batch.go); 0 sends it at once.
+	// already queued (see writebatch.go); 0 sends it at once.
 	WriteLinger time.Duration
 	// Logger receives the router's logs; nil means slog.Default().
 	Logger *slog.Logger

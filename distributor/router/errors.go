@@ -26,6 +26,8 @@ type NodeProblem struct {
 	ID      string `json:"id,omitempty"`
 	HTTP    string `json:"http"`
 	Problem string `json:"problem"`
+	// Unreachable is true when the node did not answer at all.
+	Unreachable bool `json:"unreachable,omitempty"`
 }
 
 // ShardError is a request to one shard that did not succeed before its
@@ -47,20 +49,53 @@ type ShardError struct {
 
 func (e *ShardError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "shard %d: %v after %s", e.Shard, e.Err, e.Elapsed.Round(time.Millisecond))
-	if len(e.Nodes) > 0 {
-		b.WriteString("; nodes tried:")
+	if e.noneReachable() {
+		// The commonest cause by far is a shard whose nodes were never
+		// started: say so first, not after the election vocabulary.
+		fmt.Fprintf(&b, "shard %d: none of its nodes is reachable (", e.Shard)
 		for i, n := range e.Nodes {
 			if i > 0 {
-				b.WriteString(",")
+				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, " %s (%s)", n.HTTP, n.Problem)
+			fmt.Fprintf(&b, "%s: %s", n.HTTP, n.Problem)
+		}
+		fmt.Fprintf(&b, "); start them, or correct the distributor's -shard flags; %s after %s",
+			headline(e.Err), e.Elapsed.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(&b, "shard %d: %v after %s", e.Shard, e.Err, e.Elapsed.Round(time.Millisecond))
+		if len(e.Nodes) > 0 {
+			b.WriteString("; nodes tried:")
+			for i, n := range e.Nodes {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprintf(&b, " %s (%s)", n.HTTP, n.Problem)
+			}
 		}
 	}
 	if e.MaybeApplied {
 		b.WriteString("; the write may or may not have been applied: resending it with the same Idempotency-Key is safe")
 	}
 	return b.String()
+}
+
+// noneReachable reports whether no node of the shard answered at all.
+func (e *ShardError) noneReachable() bool {
+	for _, n := range e.Nodes {
+		if !n.Unreachable {
+			return false
+		}
+	}
+	return len(e.Nodes) > 0
+}
+
+// headline is err without the detail of the last attempt, which the list
+// of unreachable nodes already gives.
+func headline(err error) string {
+	if errors.Is(err, ErrNoLeader) {
+		return ErrNoLeader.Error()
+	}
+	return err.Error()
 }
 
 func (e *ShardError) Unwrap() error { return e.Err }

@@ -17,48 +17,22 @@ import (
 // Read coalescing. Concurrent Gets at level linearizable (or weak) bound for
 // the same shard are merged into one POST /read to the shard's leader,
 // which answers all of them after one leadership check, instead of one
-// request (and one inbound HTTP request at the leader) each: the
-// distributor's CPU per read, not the quorum round, is what limited reads
-// (BENCHMARKS.md, target 3). The policy is write coalescing's (batch.go):
-// per shard and level, one batch in flight; a read that finds none in
-// flight is sent at once from its own goroutine (a lone client pays
-// nothing: no queue hop, no timer, and a batch of one is the plain
-// GET /key/{k} of before); reads that arrive meanwhile queue up and leave
-// together when the batch in flight returns, up to maxReadBatchKeys.
+// request each: the distributor's CPU per read, not the quorum round, is
+// what limits reads. The policy is write coalescing's (writebatch.go): per
+// shard and level, one batch in flight; a read that finds none in flight
+// is sent at once (a batch of one is a plain GET /key/{k}), and reads that
+// arrive meanwhile leave together when it returns.
 //
-// Why every read stays linearizable. A read is linearizable if it takes
-// effect at one instant between its call and its return, and sees every
-// write completed before that instant. For each read R in a batch B:
-//   - B is sent after R was queued, so after R began (a batch is cut from
-//     the queue only when sent, and a read joins only the queue);
-//   - the node receives B, then takes one barrier after receiving it
-//     (store.linearizableBarrier: note the commit index, confirm with a
-//     quorum that it still leads, wait until that index is applied), and
-//     reads every key of B under one lock from the state it then has. An
-//     acknowledged write is committed, so every write acknowledged before
-//     the barrier began is in that state: the whole batch takes effect at
-//     one instant T, the lookup, which lies after B was sent;
-//   - R returns only after B's answer came back, so after T.
+// Each read stays linearizable: a read joins only a batch sent after it
+// was queued, and the node reads the whole batch after one barrier taken
+// after receiving it (confirm leadership with a quorum, wait until the
+// commit index is applied). That lookup is one instant inside every
+// member's own call, as if each read had been sent alone; a retry resends
+// the batch and moves the instant later, still before any member returns.
 //
-// So R's linearization point lies inside R's own interval, as if R had
-// been sent alone. A retry (another attempt of forward) resends the whole
-// batch and the node takes a new barrier after receiving it: the point
-// moves later, still before any member returns. Reads are safe to retry:
-// they change nothing. (Weak reads promise less and keep that promise:
-// the batch is served by the node that believes it leads.)
-//
-// Cohorts. Under steady load the clients of the batch that just returned
-// send their next reads a moment later, and sending whatever is queued at
-// once splits them into a small batch now and another behind it. So after
-// a batch of n > 1 reads returns, the next one waits until the reads
-// already queued and the share of those n readers that read from this
-// shard again (n/shards, see cohortShare) are queued, or until
-// Config.ReadLinger (1 ms) has passed, whichever comes first.
-// Fewer, fuller batches mean fewer leadership rounds: on our 2-core box,
-// +15-30% reads/s at c=16 and c=64 with lower p50s (BENCHMARKS.md). A
-// lone client never waits (its batches are of one), and the wait changes
-// nothing above: a read still joins only a batch sent after it was
-// queued.
+// After a batch of n > 1 returns, the next one waits (cohort.go) for the
+// share of those n readers that come back to this shard, up to
+// Config.ReadLinger: fewer, fuller batches mean fewer leadership rounds.
 //
 // Reads at level none keep the plain path: they may be served by
 // followers, and their cost is a map lookup, not a leadership round.
@@ -271,9 +245,9 @@ func (r *Router) sendReadBatch(s int, level string, batch []*pendingRead) {
 	rep, err := r.forward(ctx, r.shards[s], req)
 	var ne *NodeError
 	if errors.As(err, &ne) && (ne.Status == http.StatusNotFound || ne.Status == http.StatusMethodNotAllowed) {
-		// A node that predates POST /read (a rolling upgrade that
-		// reached the distributor first): read each key alone, as
-		// before coalescing.
+		// A node without POST /read (an older node, during a rolling
+		// upgrade that reached the distributor first): read each key
+		// alone.
 		r.logger.Debug("node has no POST /read; reading one by one", "shard", s, "reads", len(batch), "error", err)
 		r.getEach(ctx, s, level, batch)
 		return
@@ -285,8 +259,7 @@ func (r *Router) sendReadBatch(s int, level string, batch []*pendingRead) {
 	var ans api.ReadResponse
 	if err := json.Unmarshal(rep.body, &ans); err != nil && len(rep.body) >= maxReplyBytes {
 		// The answer was cut at maxReplyBytes: the batch's values are
-		// too big to travel together. Each read alone fits, as before
-		// coalescing.
+		// too big to travel together. Each read alone fits.
 		r.logger.Debug("read batch answer too large; reading one by one", "shard", s, "reads", len(batch))
 		r.getEach(ctx, s, level, batch)
 		return
@@ -309,8 +282,7 @@ func (r *Router) sendReadBatch(s int, level string, batch []*pendingRead) {
 }
 
 // getEach reads every key of batch with its own GET, in parallel, and sets
-// each member's result: the way back to reads as they were before
-// coalescing, for a batch the node cannot serve as one.
+// each member's result, for a batch the node cannot serve as one.
 func (r *Router) getEach(ctx context.Context, s int, level string, batch []*pendingRead) {
 	var wg sync.WaitGroup
 	for _, pr := range batch {

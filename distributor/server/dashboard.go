@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/distributor/watch"
+	"github.com/kvraft/hraftd/internal/httpx"
 )
 
 // web holds the dashboard: plain HTML, CSS and JavaScript, embedded so that
@@ -29,14 +31,14 @@ func (s *Server) routeDashboard() {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	files := http.FileServerFS(sub)
-	s.handleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		// The page is tiny and changes with the binary: always revalidate,
 		// so a restarted distributor of a newer build serves its own page.
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, sub, "index.html")
 	})
-	s.handle("GET /ui/", http.StripPrefix("/ui/", noCache(files)))
-	s.handleFunc("GET /dashboard/state", s.handleDashboardState)
+	s.mux.Handle("GET /ui/", http.StripPrefix("/ui/", noCache(files)))
+	s.mux.HandleFunc("GET /dashboard/state", s.handleDashboardState)
 }
 
 func noCache(h http.Handler) http.Handler {
@@ -53,16 +55,16 @@ type dashboardState struct {
 	// Instance changes when the distributor restarts: the page then resets
 	// its rates and its event cursor, since counters and sequence numbers
 	// start again from zero.
-	Instance string             `json:"instance"`
-	Started  time.Time          `json:"started"`
-	Now      time.Time          `json:"now"`
-	Poll     string             `json:"poll"`
-	Shards   []router.ShardView `json:"shards"`
-	Counters router.Counters    `json:"counters"`
-	HTTP     httpCounters       `json:"http"`
+	Instance string               `json:"instance"`
+	Started  time.Time            `json:"started"`
+	Now      time.Time            `json:"now"`
+	Poll     string               `json:"poll"`
+	Shards   []router.ShardStatus `json:"shards"`
+	Counters router.Counters      `json:"counters"`
+	HTTP     httpCounters         `json:"http"`
 	// Events are those after the ?after= sequence number, at most the
 	// latest 50, oldest first.
-	Events []router.Event `json:"events"`
+	Events []watch.Event `json:"events"`
 }
 
 func (s *Server) handleDashboardState(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +72,7 @@ func (s *Server) handleDashboardState(w http.ResponseWriter, r *http.Request) {
 	if a := r.URL.Query().Get("after"); a != "" {
 		n, err := strconv.ParseUint(a, 10, 64)
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: "after must be an event sequence number, e.g. ?after=12"})
+			httpx.WriteJSON(w, http.StatusBadRequest, errorBody{Error: "after must be an event sequence number, e.g. ?after=12"})
 			return
 		}
 		after = n
@@ -79,48 +81,30 @@ func (s *Server) handleDashboardState(w http.ResponseWriter, r *http.Request) {
 		Instance: s.instance,
 		Started:  s.started,
 		Now:      time.Now(),
-		Events:   []router.Event{},
-		HTTP: httpCounters{
-			Requests:     s.requests.Load(),
-			ClientErrors: s.clientErrs.Load(),
-			ServerErrors: s.srvErr.Load(),
-		},
+		Events:   []watch.Event{},
+		HTTP:     s.httpCounters(),
 	}
+	var rs router.Status
 	if obs := s.cfg.Observer; obs != nil {
-		v := obs.View()
-		st.Shards, st.Counters, st.Poll = v.Shards, v.Counters, v.Poll
+		rs = obs.Status()
 		if evs := obs.Events(after); len(evs) > maxEventsPerState {
 			st.Events = evs[len(evs)-maxEventsPerState:]
 		} else {
 			st.Events = evs
 		}
 	} else {
-		// Without an observer, show what Status has (no key counts).
-		rs := s.router.Status()
-		st.Counters, st.Poll = rs.Counters, rs.Poll
-		for _, sh := range rs.Shards {
-			sv := router.ShardView{Shard: sh.Shard, Leader: sh.Leader}
-			for _, n := range sh.Nodes {
-				sv.Nodes = append(sv.Nodes, router.NodeView{NodeStatus: n})
-			}
-			st.Shards = append(st.Shards, sv)
-		}
+		// Without an observer: the router's status, and no events.
+		rs = s.router.Status()
 	}
+	st.Shards, st.Counters, st.Poll = rs.Shards, rs.Counters, rs.Poll
 	// The page shows rates of the router's operations rather than of HTTP
 	// requests, so its own polling does not show up as traffic.
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, st)
+	httpx.WriteJSON(w, http.StatusOK, st)
 }
 
-// okResult is res as a one-element slice if the call succeeded, for the
-// forward counters.
-func okResult(res router.Result, err error) []router.Result {
-	if err != nil {
-		return nil
-	}
-	return []router.Result{res}
-}
-
+// newInstanceID is a random ID for this Server, so the page notices when
+// the distributor restarts.
 func newInstanceID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])

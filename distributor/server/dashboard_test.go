@@ -14,6 +14,8 @@ func TestDashboardIsServed(t *testing.T) {
 		{"/", "text/html", `id="shards"`},
 		{"/ui/app.js", "javascript", "/dashboard/state"},
 		{"/ui/style.css", "text/css", "prefers-color-scheme"},
+		{"/ui/keys.js", "javascript", "function keyPath"},
+		{"/", "text/html", "writes per Raft entry"},
 	} {
 		w := do(t, s, "GET", tc.path, "")
 		if w.Code != 200 || !strings.Contains(w.Header().Get("Content-Type"), tc.ctype) || !strings.Contains(w.Body.String(), tc.contains) {

@@ -14,7 +14,7 @@ import (
 )
 
 // The hot paths (/set, /get) are the distributor's per-request front-end
-// cost, which bounds its throughput on a CPU-bound box (see BENCHMARKS.md):
+// cost, which bounds its throughput on a CPU-bound box (bench_test.go):
 // the code below reads, decodes and answers them without encoding/json's
 // reflection and with few allocations. Every shortcut here either gives
 // exactly what the general code would, or hands over to it.
@@ -173,7 +173,7 @@ func plainString(b []byte, i int) (start, end, next int, ok bool) {
 var answerPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // writeKeyAnswer writes keyAnswer{clave, valor, shard, node} with status
-// 200 exactly as writeJSON would, without reflection.
+// 200 exactly as httpx.WriteJSON would, without reflection.
 func writeKeyAnswer(w http.ResponseWriter, clave string, valor *string, shard int, node string) {
 	buf := answerPool.Get().(*[]byte)
 	b := append((*buf)[:0], `{"clave":`...)

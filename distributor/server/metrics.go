@@ -3,10 +3,7 @@ package server
 import (
 	"errors"
 	"maps"
-	"reflect"
-	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/distributor/watch"
 )
 
 // metrics are the distributor's Prometheus metrics, in a registry of their
@@ -126,17 +124,17 @@ func newMetrics(rt Router, obs Observer) *metrics {
 }
 
 // observeEvent turns the watcher's events into counters and latencies.
-func (m *metrics) observeEvent(e router.Event) {
+func (m *metrics) observeEvent(e watch.Event) {
 	shard := strconv.Itoa(e.Shard)
 	switch e.Kind {
-	case router.EventLeader:
+	case watch.EventLeader:
 		if e.Failover {
 			m.failovers.WithLabelValues(shard).Inc()
 		}
 		if e.Discovery > 0 {
 			m.discovery.WithLabelValues(shard).Observe(e.Discovery.Seconds())
 		}
-	case router.EventNodeDown:
+	case watch.EventNodeDown:
 		m.nodeDown.WithLabelValues(shard, e.Node).Inc()
 	}
 }
@@ -189,215 +187,4 @@ func flatten(err error) []error {
 		return out
 	}
 	return []error{err}
-}
-
-// routerCollector reads the router's counters and the watcher's view when
-// scraped, so that they cost nothing between scrapes and are exactly what
-// GET /status would show.
-type routerCollector struct {
-	rt  Router
-	obs Observer
-}
-
-var (
-	descHasLeader = prometheus.NewDesc(ns+"_shard_has_leader", "1 if the router knows a leader for the shard.", []string{"shard"}, nil)
-	descNodeUp    = prometheus.NewDesc(ns+"_node_up", "1 if the node answered the router's last poll.", []string{"shard", "node"}, nil)
-	descNodeTerm  = prometheus.NewDesc(ns+"_node_term", "The node's Raft term at its last answer.", []string{"shard", "node"}, nil)
-)
-
-// counterHelp documents the router counters known when this was written;
-// any other counter the router grows is exported too, with a generic help.
-var counterHelp = map[string]string{
-	"sets":           "Set operations (one per shard part of a write).",
-	"gets":           "Get operations.",
-	"deletes":        "Delete operations.",
-	"failed":         "Operations that ended in an error.",
-	"retries":        "Attempts beyond each operation's first.",
-	"redirects":      "307 answers followed to a leader.",
-	"refreshes":      "Rounds of /status polls of a shard, periodic or triggered by a failure.",
-	"leader_changes": "Times a shard's leader moved to another node.",
-	// Write coalescing, when the router batches writes.
-	"batches":          "Coalesced write batches sent (one POST /key, one Raft entry each), batches of one included.",
-	"batched_writes":   "Writes sent in batches: the sum of batch sizes.",
-	"coalesced_writes": "Writes that shared their batch with at least one other write.",
-	"batch_size_max":   "The largest batch formed so far.",
-	"batch_splits":     "Batches a node refused as bad input, whose writes were then resent one by one.",
-}
-
-// counterFields lists router.Counters' numeric fields by JSON name (a
-// nested struct's fields as parent_child). It is computed by reflection so
-// that counters added to the router (write coalescing's batch statistics,
-// for one) are exported without a change here.
-var counterFields = collectFields(reflect.TypeFor[router.Counters](), nil, "")
-
-func collectFields(t reflect.Type, index []int, prefix string) []counterField {
-	var out []counterField
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		name = prefix + name
-		idx := append(slices.Clone(index), i)
-		switch f.Type.Kind() {
-		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-			reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Float32, reflect.Float64:
-		case reflect.Struct:
-			out = append(out, collectFields(f.Type, idx, name+"_")...)
-			continue
-		case reflect.Slice:
-			if le, count, ok := bucketFields(f.Type.Elem()); ok {
-				metric := ns + "_" + strings.TrimSuffix(name, "s")
-				help := "Distribution of the router's " + strings.ReplaceAll(strings.TrimSuffix(name, "s"), "_", " ") + "s (see GET /status)."
-				if name == "batch_sizes" {
-					help = "Writes per coalesced batch (one POST /key, one Raft entry), a batch of one included."
-				}
-				out = append(out, counterField{name: name, index: idx, hist: true, le: le, count: count,
-					desc: prometheus.NewDesc(metric, help, nil, nil)})
-			}
-			continue
-		default:
-			continue
-		}
-		help := counterHelp[name]
-		if help == "" {
-			help = "The router's " + strings.ReplaceAll(name, "_", " ") + " counter (see GET /status)."
-		}
-		// A field that is a level rather than a running total (a maximum,
-		// a size in flight) is a gauge; everything else only grows.
-		gauge := strings.HasPrefix(name, "max") || strings.HasSuffix(name, "_max") || strings.Contains(name, "pending") ||
-			strings.Contains(name, "in_flight") || strings.HasPrefix(name, "current")
-		metric := ns + "_router_" + name
-		vt := prometheus.GaugeValue
-		if !gauge {
-			metric += "_total"
-			vt = prometheus.CounterValue
-		}
-		out = append(out, counterField{name: name, index: idx, vt: vt, desc: prometheus.NewDesc(metric, help, nil, nil)})
-	}
-	return out
-}
-
-type counterField struct {
-	name  string // the JSON name
-	index []int
-	vt    prometheus.ValueType
-	desc  *prometheus.Desc
-	// hist marks a cumulative histogram: a slice of buckets whose fields
-	// le (upper bound, 0 for +Inf) and count are at those indexes.
-	hist      bool
-	le, count int
-}
-
-// bucketFields reports whether t is a histogram bucket, a struct with
-// unsigned fields tagged "le" and "count", and where they are.
-func bucketFields(t reflect.Type) (le, count int, ok bool) {
-	if t.Kind() != reflect.Struct {
-		return 0, 0, false
-	}
-	le, count = -1, -1
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if !t.Field(i).Type.ConvertibleTo(reflect.TypeFor[uint64]()) {
-			continue
-		}
-		switch name {
-		case "le":
-			le = i
-		case "count":
-			count = i
-		}
-	}
-	return le, count, le >= 0 && count >= 0
-}
-
-// histogramSumField is the counter that is the sum of the batch-size
-// histogram's observations: the writes that went into batches.
-const histogramSumField = "batched_writes"
-
-func (c *routerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, f := range counterFields {
-		ch <- f.desc
-	}
-	ch <- descHasLeader
-	if c.obs != nil {
-		ch <- descNodeUp
-		ch <- descNodeTerm
-	}
-}
-
-func (c *routerCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.rt.Status()
-	v := reflect.ValueOf(st.Counters)
-	var sum float64
-	for _, f := range counterFields {
-		if f.name == histogramSumField && v.FieldByIndex(f.index).CanUint() {
-			sum = float64(v.FieldByIndex(f.index).Uint())
-		}
-	}
-	for _, f := range counterFields {
-		fv := v.FieldByIndex(f.index)
-		if f.hist {
-			ch <- histogram(f, fv, sum)
-			continue
-		}
-		var x float64
-		switch {
-		case fv.CanUint():
-			x = float64(fv.Uint())
-		case fv.CanInt():
-			x = float64(fv.Int())
-		case fv.CanFloat():
-			x = fv.Float()
-		}
-		ch <- prometheus.MustNewConstMetric(f.desc, f.vt, x)
-	}
-	for _, sh := range st.Shards {
-		has := 0.0
-		if sh.Leader != nil {
-			has = 1
-		}
-		ch <- prometheus.MustNewConstMetric(descHasLeader, prometheus.GaugeValue, has, strconv.Itoa(sh.Shard))
-	}
-	if c.obs == nil {
-		return
-	}
-	for _, sh := range c.obs.View().Shards {
-		for _, n := range sh.Nodes {
-			name := n.ID
-			if name == "" {
-				name = n.HTTP
-			}
-			up := 0.0
-			if n.Reachable {
-				up = 1
-			}
-			labels := []string{strconv.Itoa(sh.Shard), name}
-			ch <- prometheus.MustNewConstMetric(descNodeUp, prometheus.GaugeValue, up, labels...)
-			ch <- prometheus.MustNewConstMetric(descNodeTerm, prometheus.GaugeValue, float64(n.Term), labels...)
-		}
-	}
-}
-
-// histogram turns a cumulative bucket slice into a Prometheus histogram.
-// The bucket with bound 0 (+Inf) holds the total count; Prometheus adds
-// +Inf itself, so it is not passed as a bucket.
-func histogram(f counterField, buckets reflect.Value, sum float64) prometheus.Metric {
-	var total uint64
-	bounds := map[float64]uint64{}
-	for i := range buckets.Len() {
-		b := buckets.Index(i)
-		le, n := b.Field(f.le).Uint(), b.Field(f.count).Uint()
-		if le == 0 {
-			total = n
-			continue
-		}
-		bounds[float64(le)] = n
-		total = max(total, n)
-	}
-	return prometheus.MustNewConstHistogram(f.desc, total, sum, bounds)
 }

@@ -13,21 +13,23 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/distributor/watch"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// scriptedViews is a router.ViewSource whose view the test sets.
+// scriptedViews is a watch.Source whose status the test sets.
 type scriptedViews struct {
 	mu sync.Mutex
-	v  router.View
+	v  router.Status
 }
 
-func (s *scriptedViews) View() router.View {
+func (s *scriptedViews) Status() router.Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.v
 }
 
-func (s *scriptedViews) set(v router.View) {
+func (s *scriptedViews) set(v router.Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.v = v
@@ -37,15 +39,15 @@ func (s *scriptedViews) set(v router.View) {
 // is the index (0-2) of shard s's leader, -1 for none, and down lists nodes
 // (by global index 0-5) that do not answer. Every node last answered at
 // seen.
-func twoShards(now, seen time.Time, leaders [2]int, down ...int) router.View {
-	v := router.View{Time: now, Poll: "1s"}
+func twoShards(now, seen time.Time, leaders [2]int, down ...int) router.Status {
+	v := router.Status{Time: now, Poll: "1s"}
 	for s := range 2 {
-		sv := router.ShardView{Shard: s}
+		sv := router.ShardStatus{Shard: s}
 		for i := range 3 {
 			k := 3*s + i
 			id := "node" + strconv.Itoa(k)
-			n := router.NodeView{NodeStatus: router.NodeStatus{ID: id, HTTP: "127.0.0.1:" + strconv.Itoa(11000+100*s+i),
-				Reachable: true, State: "Follower", Term: 2, CommitIndex: 10, AppliedIndex: 10}, Keys: 5}
+			n := router.NodeStatus{ID: id, HTTP: "127.0.0.1:" + strconv.Itoa(11000+100*s+i),
+				Reachable: true, State: "Follower", Term: 2, CommitIndex: 10, AppliedIndex: 10, Keys: 5}
 			for _, d := range down {
 				if d == k {
 					n.Reachable, n.State, n.Problem = false, "", "connection refused"
@@ -66,11 +68,11 @@ func twoShards(now, seen time.Time, leaders [2]int, down ...int) router.View {
 
 // newObservedServer is a Server over rt with a watcher of views the test
 // drives by hand (it is never started: the test calls Sample).
-func newObservedServer(t *testing.T, rt Router) (*Server, *scriptedViews, *router.Watcher) {
+func newObservedServer(t *testing.T, rt Router) (*Server, *scriptedViews, *watch.Watcher) {
 	t.Helper()
 	views := &scriptedViews{}
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	w := router.NewWatcher(views, router.WatchConfig{Logger: logger})
+	w := watch.New(views, watch.Config{Logger: logger})
 	cfg := DefaultConfig()
 	cfg.Logger = logger
 	cfg.Observer = w
@@ -191,8 +193,8 @@ func TestRouterCountersAreReadAtScrapeTime(t *testing.T) {
 	if mustSample(t, text2, "hraftd_distributor_router_leader_changes_total") != 1 {
 		t.Error("leader changes not exported")
 	}
-	if len(counterFields) < 8 {
-		t.Errorf("only %d router counters exported", len(counterFields))
+	if len(routerMetrics) < 8 {
+		t.Errorf("only %d router counters exported", len(routerMetrics))
 	}
 }
 
@@ -238,5 +240,33 @@ func TestBatchStatisticsAreExported(t *testing.T) {
 	}
 	if strings.Contains(text, "batch_size_max_total") {
 		t.Error("batch_size_max is a level, not a counter")
+	}
+}
+
+// TestEveryRouterCounterIsExported: the explicit metric list reads every
+// numeric field of router.Counters, each once, so a counter added to the
+// router without a metric fails here rather than going unexported.
+func TestEveryRouterCounterIsExported(t *testing.T) {
+	var c router.Counters
+	v := reflect.ValueOf(&c).Elem()
+	want := map[uint64]string{}
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Uint64 {
+			f.SetUint(uint64(i + 1))
+			want[uint64(i+1)] = v.Type().Field(i).Name
+		}
+	}
+	for _, m := range routerMetrics {
+		got := m.read(&c)
+		if _, ok := want[got]; !ok {
+			t.Errorf("metric %s reads no field, or one already read (%d)", m.name, got)
+		}
+		delete(want, got)
+		if strings.HasSuffix(m.name, "_total") != (m.kind == prometheus.CounterValue) {
+			t.Errorf("metric %s: a counter must end in _total, a gauge must not", m.name)
+		}
+	}
+	for _, name := range want {
+		t.Errorf("router.Counters.%s has no metric", name)
 	}
 }

@@ -147,6 +147,16 @@ func TestBadInputIsRejectedBeforeTheRouter(t *testing.T) {
 		{"get: unencoded ..", "GET", "/get/../status", "", nil, 400, "not canonical"},
 		{"delete: unencoded ..", "DELETE", "/delete/a/../b", "", nil, 400, "not canonical"},
 		{"set: double slash", "POST", "//set", `{"clave":"a","valor":"b"}`, nil, 400, "not canonical"},
+		{"set: another API's fields", "POST", "/set", `{"key":"batman","value":"bruce"}`, nil, 400,
+			`unknown fields "key" and "value"; /set takes exactly {"clave":"...","valor":"..."}`},
+		{"set: form-encoded", "POST", "/set", "clave=batman&valor=bruce", []string{"Content-Type", "application/x-www-form-urlencoded"}, 400,
+			"looks form-encoded: send raw JSON with Content-Type: application/json"},
+		{"key set: form-encoded", "POST", "/key", "batman=bruce", nil, 400, "looks form-encoded"},
+		{"get: no clave", "GET", "/get", "", nil, 400, "a clave is needed in the path; use GET /get/{clave}, e.g. GET /get/batman"},
+		{"delete: no clave", "DELETE", "/delete", "", nil, 400, "use DELETE /delete/{clave}"},
+		{"key get: no key", "GET", "/key", "", nil, 400, "use GET /key/{key}"},
+		{"key delete: no key", "DELETE", "/key", "", nil, 400, "use DELETE /key/{key}"},
+		{"shard: no clave", "GET", "/shard", "", nil, 400, "use GET /shard/{clave}"},
 		{"unknown path", "GET", "/nope", "", nil, 404, "no such endpoint"},
 		{"wrong method on set", "GET", "/set", "", nil, 405, "allowed: POST"},
 		{"wrong method on get", "POST", "/get/k", "", nil, 405, "not allowed"},
@@ -276,6 +286,54 @@ func TestKeyPostIsAnEmpty200(t *testing.T) {
 	w := do(t, newTestServer(t, rt), "POST", "/key", `{"user1":"batman","user2":"robin"}`)
 	if w.Code != 200 || w.Body.Len() != 0 {
 		t.Fatalf("%d %q", w.Code, w.Body)
+	}
+}
+
+// TestKeyPostWithASetBodyHints: {"clave":..,"valor":..} sent to POST /key
+// stores the keys "clave" and "valor", which are legal keys, so the write
+// succeeds; the answer says what happened and what was probably meant.
+func TestKeyPostWithASetBodyHints(t *testing.T) {
+	var got map[string]string
+	rt := &fakeRouter{t: t, setFn: func(_ context.Context, pairs map[string]string, _ string) ([]router.Result, error) {
+		got = pairs
+		return []router.Result{{Shard: 0, Node: "node0"}}, nil
+	}}
+	s := newTestServer(t, rt)
+	for _, tc := range []struct{ body, hint string }{
+		{`{"clave":"batman","valor":"bruce"}`, `this stored two keys, "clave" and "valor"`},
+		{`{"clave":"batman"}`, `this stored the key "clave"`},
+		{`{"clave":"batman","valor":"bruce","x":"y"}`, ""},
+		{`{"valor":"bruce"}`, ""},
+	} {
+		w := do(t, s, "POST", "/key", tc.body)
+		if w.Code != 200 || len(got) == 0 {
+			t.Fatalf("%s: %d %s; stored %v", tc.body, w.Code, w.Body, got)
+		}
+		if tc.hint == "" {
+			if w.Body.Len() != 0 {
+				t.Errorf("%s: body %q, want hraftd's empty 200", tc.body, w.Body)
+			}
+			continue
+		}
+		var a struct{ Hint string }
+		if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil || w.Header().Get("Content-Type") != "application/json" ||
+			!strings.Contains(a.Hint, tc.hint) || !strings.Contains(a.Hint, "POST /set") {
+			t.Errorf("%s: answer %q (%v), want a JSON hint saying %q and pointing at POST /set", tc.body, w.Body, err, tc.hint)
+		}
+	}
+}
+
+func TestPprofIsServedOnlyWhenAsked(t *testing.T) {
+	if w := do(t, newTestServer(t, &fakeRouter{t: t}), "GET", "/debug/pprof/", ""); w.Code != 404 {
+		t.Errorf("without Pprof: %d", w.Code)
+	} else {
+		decodeError(t, w)
+	}
+	cfg := DefaultConfig()
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	cfg.Pprof = true
+	if w := do(t, New(cfg, &fakeRouter{t: t}), "GET", "/debug/pprof/", ""); w.Code != 200 || !strings.Contains(w.Body.String(), "goroutine") {
+		t.Errorf("with Pprof: %d", w.Code)
 	}
 }
 

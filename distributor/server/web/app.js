@@ -115,14 +115,14 @@ function renderStats(st) {
   $("st-failed").classList.toggle("bad", c.failed > 0);
   $("st-retries").textContent = c.retries;
   $("st-leaders").textContent = c.leader_changes;
-  // Write coalescing statistics, when the router batches writes.
+  // Write coalescing: how many writes share one Raft entry, on average.
   if (typeof c.batches === "number") {
     $("st-batch-box").hidden = false;
     $("st-batch").textContent = c.batches > 0 ? (c.batched_writes / c.batches).toFixed(2) : "–";
-    $("st-batch").title = c.batches + " batches, largest " + c.batch_size_max;
+    $("st-batch").title = c.batched_writes + " writes in " + c.batches + " Raft entries; at most " + c.batch_size_max + " in one";
   }
   const up = Math.round((now - Date.parse(st.started)) / 1000);
-  $("uptime").textContent = "Distributor up " + duration(up) + " · polls nodes every " + st.poll + " · " + st.http.requests + " HTTP requests, " + st.http.client_errors + " client errors, " + st.http.server_errors + " server errors";
+  $("uptime").textContent = "up " + duration(up) + " · polls nodes every " + st.poll + " · " + st.http.requests + " HTTP requests, " + st.http.client_errors + " client errors, " + st.http.server_errors + " server errors";
 }
 
 function duration(s) {
@@ -156,10 +156,10 @@ function renderShards(shards) {
         el("td", { class: "num", text: n.commit_index || "–" }),
         el("td", { class: "num", text: n.applied_index || "–" }),
         el("td", { class: "num", text: n.last_seen ? n.keys : "–" }),
-        el("td", {}, n.reachable ? "yes" : "no",
-          n.reachable ? null : el("span", { class: "addr", text: n.last_seen ? "last seen " + ago(n.last_seen, lastState.now) : "never seen" }))));
-      if (!n.reachable && n.problem) {
-        const why = tidy(n.problem);
+        el("td", {}, n.reachable ? "yes" : "no")));
+      if (!n.reachable) {
+        const seen = n.last_seen ? "last seen " + ago(n.last_seen, lastState.now) : "never seen";
+        const why = n.problem ? seen + ": " + tidy(n.problem) : seen;
         rows.push(el("tr", { class: "down problem-row" }, el("td", { colspan: "7" }, el("span", { class: "problem", text: why }))));
       }
     }
@@ -209,7 +209,7 @@ async function keyOp(op) {
   const value = $("kv-value").value;
   const out = $("kv-result");
   if (!key) { $("kv-key").focus(); return; }
-  const path = encodeURIComponent(key);
+  const path = keyPath(key);
   let req;
   if (op === "set") req = ["/set", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ clave: key, valor: value }) }];
   else if (op === "get") req = ["/get/" + path, { method: "GET" }];
@@ -223,7 +223,10 @@ async function keyOp(op) {
     const b = r.body || {};
     const shard = b.shard !== undefined ? b.shard : r.headers.get("X-Shard");
     const node = b.node || r.headers.get("X-Raft-Node") || "";
-    const ok = r.status === 200;
+    // A 200 that is not JSON is not the API's answer (a proxy's page, or
+    // this page itself): never show it as a success.
+    const json = isJSON(r.headers.get("Content-Type"));
+    const ok = r.status === 200 && json;
     out.className = "result " + (ok ? "ok" : "err");
     out.dataset.status = r.status;
     out.dataset.shard = shard === null || shard === undefined ? "" : shard;
@@ -236,7 +239,8 @@ async function keyOp(op) {
     if (ok && op === "get") lines.push(el("p", {}, "value: ", el("code", { text: JSON.stringify(b.valor) })));
     if (ok && op === "set") lines.push(el("p", { class: "muted", text: "committed by a majority of shard " + shard + "; " + node + " is its leader" }));
     if (ok && op === "delete") lines.push(el("p", { class: "muted", text: "deleted (deleting a missing key also succeeds)" }));
-    if (!ok) lines.push(el("p", { text: b.error || "request failed" }));
+    if (!ok && !json) lines.push(el("p", { text: "the answer was not JSON (Content-Type " + (r.headers.get("Content-Type") || "none") + "): it did not come from the distributor's API" }));
+    else if (!ok) lines.push(el("p", { text: b.error || "request failed" }));
     out.replaceChildren(...lines);
     if (node && shard !== "") {
       servedNode = { shard: Number(shard), node, until: Date.now() + 2000 };

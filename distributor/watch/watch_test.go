@@ -1,44 +1,41 @@
-package router
+package watch
 
 import (
-	"encoding/json"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/distributor/router"
 )
 
-// scriptedSource is a ViewSource that returns whatever the test set last.
+// scriptedSource is a Source that returns whatever the test set last.
 type scriptedSource struct {
 	mu sync.Mutex
-	v  View
+	v  router.Status
 }
 
-func (s *scriptedSource) View() View {
+func (s *scriptedSource) Status() router.Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.v
 }
 
-func (s *scriptedSource) set(v View) {
+func (s *scriptedSource) set(v router.Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.v = v
 }
 
-// shardView builds a one-shard view at time now: up says which of node0..2
+// shardView builds a one-shard status at time now: up says which of node0..2
 // answer, leader is the leading node's index (-1: none), seen is when each
 // node last answered.
-func shardView(now time.Time, leader int, term uint64, up [3]bool, seen [3]time.Time) View {
-	sv := ShardView{Shard: 0}
+func shardView(now time.Time, leader int, term uint64, up [3]bool, seen [3]time.Time) router.Status {
+	sv := router.ShardStatus{Shard: 0}
 	for i := range 3 {
 		id := "node" + string(rune('0'+i))
-		n := NodeView{NodeStatus: NodeStatus{ID: id, HTTP: "127.0.0.1:1100" + string(rune('0'+i)), Reachable: up[i], Term: term}}
+		n := router.NodeStatus{ID: id, HTTP: "127.0.0.1:1100" + string(rune('0'+i)), Reachable: up[i], Term: term}
 		if !seen[i].IsZero() {
 			t := seen[i]
 			n.LastSeen = &t
@@ -46,11 +43,11 @@ func shardView(now time.Time, leader int, term uint64, up [3]bool, seen [3]time.
 		if i == leader {
 			n.Leader = true
 			n.State = "Leader"
-			sv.Leader = &LeaderRef{ID: id, HTTP: n.HTTP}
+			sv.Leader = &router.LeaderRef{ID: id, HTTP: n.HTTP}
 		}
 		sv.Nodes = append(sv.Nodes, n)
 	}
-	return View{Time: now, Shards: []ShardView{sv}}
+	return router.Status{Time: now, Shards: []router.ShardStatus{sv}}
 }
 
 func kinds(evs []Event) []string {
@@ -63,7 +60,7 @@ func kinds(evs []Event) []string {
 
 func TestWatcherDerivesFailoverEvents(t *testing.T) {
 	src := &scriptedSource{}
-	w := NewWatcher(src, WatchConfig{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	w := New(src, Config{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	var got []Event
 	w.Subscribe(func(e Event) { got = append(got, e) })
 
@@ -139,7 +136,7 @@ func TestWatcherDerivesFailoverEvents(t *testing.T) {
 
 func TestWatcherRingIsBounded(t *testing.T) {
 	src := &scriptedSource{}
-	w := NewWatcher(src, WatchConfig{MaxEvents: 3, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	w := New(src, Config{MaxEvents: 3, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	t0 := time.Now()
 	for i := range 10 {
 		up := [3]bool{i%2 == 0, true, true}
@@ -158,41 +155,26 @@ func TestWatcherRingIsBounded(t *testing.T) {
 func TestWatcherStartAndClose(t *testing.T) {
 	src := &scriptedSource{}
 	src.set(shardView(time.Now(), 0, 1, [3]bool{true, true, true}, [3]time.Time{}))
-	w := NewWatcher(src, WatchConfig{Interval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	w := New(src, Config{Interval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	w.Start()
 	waitFor(t, 5*time.Second, "the first sample", func() bool { return len(w.Events(0)) == 4 })
 	w.Close()
 	w.Close() // idempotent
 
 	// Close without Start must not hang.
-	NewWatcher(src, WatchConfig{}).Close()
+	New(src, Config{}).Close()
 }
 
-// TestViewShowsKeyCounts checks that View carries what Status leaves out of
-// a node's answer, read from a real poll.
-func TestViewShowsKeyCounts(t *testing.T) {
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		me := api.Server{ID: "solo", Address: "raft-solo", HTTP: srv.Listener.Addr().String()}
-		_ = json.NewEncoder(w).Encode(api.Status{Me: me, Leader: me, State: "Leader", Term: 4,
-			LastLogIndex: 9, CommitIndex: 9, AppliedIndex: 8, LastContact: "0s", Digest: api.Digest{Keys: 7}})
-	}))
-	t.Cleanup(srv.Close)
-	cfg := DefaultConfig()
-	cfg.Shards = [][]string{{srv.Listener.Addr().String()}}
-	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Start()
-	t.Cleanup(r.Close)
-	waitFor(t, 5*time.Second, "the first poll", func() bool {
-		v := r.View()
-		return v.Shards[0].Leader != nil
-	})
-	n := r.View().Shards[0].Nodes[0]
-	if n.Keys != 7 || n.LastLogIndex != 9 || n.AppliedIndex != 8 || n.ID != "solo" || !n.Leader {
-		t.Fatalf("view %+v", n)
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		<-tick.C
 	}
 }

@@ -15,56 +15,39 @@ import (
 
 // Write coalescing (group commit). Concurrent sets bound for the same shard
 // are merged into one POST /key, hence one Raft entry and one round trip to
-// the leader, instead of one each. The policy is natural batching, with no
-// timer: a shard has at most maxBatchesInFlight batches in flight, a write
-// that finds a free slot is sent at once by its own goroutine (so a lone
-// client pays nothing: no queue hop, no timer), and writes that arrive while
-// every slot is busy queue up and leave together as the next batch when a
-// slot frees. The busier the shard, the bigger the batches.
+// the leader, instead of one each. There is no timer: a shard has at most
+// maxBatchesInFlight batches in flight; a write that finds a free slot is
+// sent at once by its own goroutine (a lone client pays nothing), and
+// writes that arrive while every slot is busy leave together as the next
+// batch when one frees. The busier the shard, the bigger the batches.
 //
 // Guarantees kept:
 //   - Each caller returns only when the batch holding its write has been
-//     committed (the node answers POST /key after the entry is applied), with
-//     that batch's result or error.
-//   - A batch never holds two writes to the same key: a second write to a
-//     key already in the forming batch waits for a later one. A client's
-//     next write to a key is sent only after the previous one was
-//     acknowledged, so it always lands in a later batch than its
-//     predecessor, and per-client order is kept.
-//   - A batch has one write ID, made when it forms; every retry after an
-//     ambiguous failure resends the same body with the same ID until the
-//     deadline, so the node applies the batch at most once.
-//   - One write's fault cannot fail the others: a write is batched only if
-//     it passes the node's own checks up front (see coalescible), and a
-//     batch the node still refuses as bad input (400 or 413) is split and
-//     each write resent alone, under its own new ID (a 400 or 413 is
-//     definite: nothing of the batch was applied; unless an earlier
-//     attempt's outcome was unknown, and then the batch is not split but
-//     fails whole, as an unbatched write would).
+//     committed, with that batch's result or error.
+//   - A batch never holds two writes to the same key, so a client's next
+//     write to a key (sent after the previous one was acknowledged) always
+//     lands in a later batch, and per-client order is kept.
+//   - A batch has one write ID, made when it forms and kept by every
+//     retry, so the node applies it at most once.
+//   - One write's fault cannot fail the others: only writes that pass the
+//     node's own checks are batched (coalescible), and a batch the node
+//     still refuses as bad input is split and each write resent alone,
+//     unless an earlier attempt's outcome was unknown (then it fails
+//     whole, as an unbatched write would).
 //
-// Cohorts. With one batch in flight, steady load splits a shard's clients
-// into two halves that take turns: one half's batch commits while the
-// other half queues. So after a batch of n > 1 writes returns, the next
-// waits until those already queued and the share of its n writers that
-// write to this shard again (n/shards, see cohortShare) are queued, at
-// most maxBatchWrites, or until Config.WriteLinger (2 ms) has passed:
-// fuller batches, fewer Raft rounds. Measured
-// side by side on our 2-core box: +10-20% writes/s through the
-// distributor at c=16 and c=64 (BENCHMARKS.md). A lone writer never waits
-// (its batches are of one); a write still joins only a batch sent after
-// it was queued, so every guarantee above holds.
+// After a batch of n > 1 returns, the next one waits (cohort.go) for the
+// share of those n writers that come back to this shard, up to
+// Config.WriteLinger: with one batch in flight, steady load otherwise
+// splits the clients into two halves that take turns.
 //
 // Writes with a client-supplied Idempotency-Key are never merged: their ID
 // must name exactly their own write. Deletes are not batched.
 const (
-	// maxBatchesInFlight is how many batches one shard may have in flight
-	// at once. One, measured against two and four on a CPU-bound 2-core
-	// box (BENCHMARKS.md): the next batch forms while the previous one
-	// commits, batches grow with the load, and each node does the least
-	// work per write (at c=64, 3.3k writes/s in batches of ~15, against
-	// 2.3k/s in batches of ~9 with two and 2.0k/s in batches of ~5 with
-	// four).
-	maxBatchesInFlight = 1 // the cohort wait (cohort.go) assumes one: one wait per batcher
+	// maxBatchesInFlight is how many batches one shard may have in flight.
+	// One: the next batch forms while the previous one commits, so
+	// batches grow with the load and each node does the least work per
+	// write. The cohort wait assumes one (one wait per batcher).
+	maxBatchesInFlight = 1
 	// maxBatchWrites bounds the writes merged into one batch.
 	maxBatchWrites = 256
 	// maxBatchBytes bounds a batch's body, well under the node's default
@@ -144,7 +127,7 @@ func (r *Router) setCoalesced(ctx context.Context, s int, pairs map[string]strin
 	r.stats.sets.Add(1)
 	pw := &pendingWrite{pairs: pairs, enc: encodePairs(pairs), done: make(chan struct{})}
 	if len(pw.enc) > maxBatchedWriteBytes {
-		// Too big to share a batch: alone, under its own ID, as before.
+		// Too big to share a batch: alone, under its own ID.
 		return r.sendAlone(ctx, s, pairs)
 	}
 	pw.start = time.Now()
@@ -350,7 +333,7 @@ func (r *Router) sendBatch(s int, batch []*pendingWrite) {
 
 // cohortShare is how many of n clients just answered are expected to send
 // their next request to the same shard, keys being spread evenly: the
-// part of a cohort a batcher waits for (see Cohorts).
+// part of a cohort a batcher waits for (cohort.go).
 func (r *Router) cohortShare(n int) int {
 	return (n + len(r.shards) - 1) / len(r.shards)
 }
@@ -375,28 +358,13 @@ func (r *Router) setCoalescedParts(ctx context.Context, pairs map[string]string)
 		}
 		return []Result{res}, nil
 	}
-	parts := make([]map[string]string, len(r.shards))
-	for k, v := range pairs {
-		ks := r.ShardOf(k)
-		if parts[ks] == nil {
-			parts[ks] = map[string]string{}
-		}
-		parts[ks][k] = v
-	}
+	parts := r.split(pairs)
 	results := make([]Result, len(r.shards))
 	errs := make([]error, len(r.shards))
 	var wg sync.WaitGroup
-	for i, p := range parts {
-		if p != nil {
-			wg.Go(func() { results[i], errs[i] = r.setCoalesced(ctx, i, p) })
-		}
+	for s, p := range parts {
+		wg.Go(func() { results[s], errs[s] = r.setCoalesced(ctx, s, p) })
 	}
 	wg.Wait()
-	var out []Result
-	for i, p := range parts {
-		if p != nil && errs[i] == nil {
-			out = append(out, results[i])
-		}
-	}
-	return out, errors.Join(errs...)
+	return gatherParts(parts, results, errs)
 }
