@@ -21,9 +21,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kvraft/hraftd/internal/filewatch"
 )
 
 // DefaultReloadInterval is how often, at most, a handshake checks whether
@@ -67,17 +68,8 @@ func (c Config) Validate() error {
 type Source struct {
 	cfg    Config
 	logger *slog.Logger
-
-	cur atomic.Pointer[material]
-	// nextCheck is the UnixNano time before which handshakes do not stat
-	// the files.
-	nextCheck atomic.Int64
-	// mu serialises checks and reloads.
-	mu sync.Mutex
-	// seen are the stamps of the files as last read, whether that read
-	// succeeded or not: a failed reload is retried on the next change,
-	// not on every handshake.
-	seen stamps
+	watch  *filewatch.Watch
+	cur    atomic.Pointer[material]
 }
 
 // material is one consistent set of loaded files.
@@ -85,14 +77,6 @@ type material struct {
 	cert *tls.Certificate // nil when no certificate is configured
 	pool *x509.CertPool
 }
-
-// stamp identifies a version of a file cheaply.
-type stamp struct {
-	mod  time.Time
-	size int64
-}
-
-type stamps [3]stamp // cert, key, CA
 
 // Load reads the files named by cfg. It fails if any is missing or
 // invalid, so that a program with bad TLS material does not start.
@@ -103,22 +87,23 @@ func Load(cfg Config) (*Source, error) {
 	if cfg.ReloadInterval == 0 {
 		cfg.ReloadInterval = DefaultReloadInterval
 	}
-	s := &Source{cfg: cfg, logger: cfg.Logger}
+	s := &Source{cfg: cfg, logger: cfg.Logger,
+		watch: filewatch.New(cfg.ReloadInterval, cfg.CertFile, cfg.KeyFile, cfg.CAFile)}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
-	st, err := s.stat()
+	err := s.watch.Check(true, func() error {
+		m, err := s.read()
+		if err != nil {
+			return err
+		}
+		s.cur.Store(m)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.read()
-	if err != nil {
-		return nil, err
-	}
-	s.seen = st
-	s.cur.Store(m)
-	s.nextCheck.Store(time.Now().Add(cfg.ReloadInterval).UnixNano())
-	s.diagnose(m)
+	s.diagnose(s.cur.Load())
 	return s, nil
 }
 
@@ -160,8 +145,8 @@ func (s *Source) Pool() *x509.CertPool { return s.current().pool }
 // current returns the material after checking the files for changes if
 // the last check is older than the reload interval.
 func (s *Source) current() *material {
-	if time.Now().UnixNano() >= s.nextCheck.Load() {
-		s.check(false)
+	if s.watch.Due() {
+		_ = s.check(false) // logged; the old material stays
 	}
 	return s.cur.Load()
 }
@@ -172,50 +157,25 @@ func (s *Source) current() *material {
 func (s *Source) Reload() error { return s.check(true) }
 
 func (s *Source) check(force bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !force && time.Now().UnixNano() < s.nextCheck.Load() {
-		return nil // another handshake checked meanwhile
-	}
-	s.nextCheck.Store(time.Now().Add(s.cfg.ReloadInterval).UnixNano())
-	st, err := s.stat()
-	if err != nil {
-		s.logger.Error("tls reload failed; keeping the previous certificate", "err", err)
-		return err
-	}
-	if !force && st == s.seen {
-		return nil
-	}
-	s.seen = st
-	m, err := s.read()
-	if err != nil {
-		s.logger.Error("tls reload failed; keeping the previous certificate", "err", err)
-		return err
-	}
-	s.cur.Store(m)
-	s.diagnose(m)
-	attrs := []any{"ca", s.cfg.CAFile}
-	if m.cert != nil && m.cert.Leaf != nil {
-		attrs = append(attrs, "cert", s.cfg.CertFile, "name", m.cert.Leaf.Subject.CommonName,
-			"not_after", m.cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
-	}
-	s.logger.Info("tls material reloaded", attrs...)
-	return nil
-}
-
-func (s *Source) stat() (stamps, error) {
-	var st stamps
-	for i, name := range []string{s.cfg.CertFile, s.cfg.KeyFile, s.cfg.CAFile} {
-		if name == "" {
-			continue
-		}
-		fi, err := os.Stat(name)
+	err := s.watch.Check(force, func() error {
+		m, err := s.read()
 		if err != nil {
-			return st, fmt.Errorf("tlsconf: %w", err)
+			return err
 		}
-		st[i] = stamp{fi.ModTime(), fi.Size()}
+		s.cur.Store(m)
+		s.diagnose(m)
+		attrs := []any{"ca", s.cfg.CAFile}
+		if m.cert != nil {
+			attrs = append(attrs, "cert", s.cfg.CertFile, "name", m.cert.Leaf.Subject.CommonName,
+				"not_after", m.cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		s.logger.Info("tls material reloaded", attrs...)
+		return nil
+	})
+	if err != nil {
+		s.logger.Error("tls reload failed; keeping the previous certificate", "err", err)
 	}
-	return st, nil
+	return err
 }
 
 func (s *Source) read() (*material, error) {
