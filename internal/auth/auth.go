@@ -21,8 +21,11 @@
 // "admin:admin"; otherwise it is anonymous. A username with a colon cannot
 // be sent by Basic auth, so only a certificate can be such a user.
 // Certificate identities not named in the file get their role's
-// permissions: node and admin all, client read, write and status. The
-// entry "*" grants permissions to everyone, anonymous or not.
+// permissions: admin all; node and client read, write and status (what
+// forwarding and routing need). A member joining with its own certificate
+// needs no admin permission; the join handler checks that claim itself
+// (tlsconf.Identity.CheckClaim). The entry "*" grants permissions to
+// everyone, anonymous or not.
 //
 // The file is re-read when it changes, at most once per ReloadInterval, on
 // the request path; a file that fails to load is logged and the previous
@@ -56,12 +59,13 @@ const (
 )
 
 // rolePerms are the permissions of a certificate identity the users file
-// does not name. Members may do everything (a member's key already lets it
-// speak Raft); operators too; clients such as the distributor read, write
-// and look at status.
+// does not name. Operators may do everything. Members forward reads and
+// writes to their leader and poll status, as clients such as the
+// distributor do; neither may change membership over HTTP, so a member's
+// key cannot remove the members of another group.
 var rolePerms = map[string]permSet{
-	tlsconf.RoleNode:   allPerms,
 	tlsconf.RoleAdmin:  allPerms,
+	tlsconf.RoleNode:   permBits[PermRead] | permBits[PermWrite] | permBits[PermStatus],
 	tlsconf.RoleClient: permBits[PermRead] | permBits[PermWrite] | permBits[PermStatus],
 }
 

@@ -197,8 +197,9 @@ func TestCertificateIdentities(t *testing.T) {
 		perm   Perm
 		want   int
 	}{
-		{"node1", "node", PermAdmin, http.StatusOK},
 		{"node1", "node", PermWrite, http.StatusOK},
+		{"node1", "node", PermStatus, http.StatusOK},
+		{"node1", "node", PermAdmin, http.StatusForbidden}, // a self-join is the join handler's check
 		{"admin", "admin", PermAdmin, http.StatusOK},
 		{"distributor", "client", PermWrite, http.StatusOK},
 		{"distributor", "client", PermStatus, http.StatusOK},
