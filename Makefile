@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean bench fuzz chaos ui-test newman deps
+.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean bench fuzz chaos ui-test newman deps certs certs
 
 all: build
 
@@ -45,6 +45,13 @@ wipe:
 
 clean:
 	rm -rf $(BIN)
+
+# A development CA and certificates for the six nodes, the distributor and
+# an admin client, in certs/ (kept if present; CERTSFLAGS=-force replaces
+# them, CERTSFLAGS="-hosts 10.0.0.5" adds a SAN). Private keys included:
+# for development only.
+certs:
+	$(GO) run ./cmd/certs -dir certs $(CERTSFLAGS)
 
 # The benchmark matrix: builds both binaries, starts a fresh 2x3
 # cluster + distributor + a bare net/http server on free 127.0.0.1 ports (so

@@ -1,0 +1,134 @@
+package auth
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// maxCached bounds the cache of verified passwords: past it, expired
+// entries are swept, and if none expired the cache starts over.
+const maxCached = 4096
+
+// verifier checks passwords against bcrypt hashes. bcrypt is slow on
+// purpose (tens of milliseconds per check), far too slow to run on every
+// request of a client that sends its password each time, as Basic auth
+// does; so a success is remembered for a short TTL, keyed by an HMAC of
+// the username, the password and the stored hash. A changed hash (a
+// reload, a new password) therefore misses the cache at once, and the
+// cache holds no password, only keys that a per-process random secret
+// makes useless outside this process. Failures are never cached: each
+// costs a full bcrypt, which is what slows guessing down.
+type verifier struct {
+	ttl    time.Duration // <= 0: no cache
+	secret []byte
+
+	mu     sync.Mutex
+	passed map[[sha256.Size]byte]int64 // key -> expiry, UnixNano
+
+	// slots bounds concurrent bcrypt comparisons to half the CPUs, so a
+	// flood of wrong passwords slows logins down but leaves CPU for the
+	// requests that carry cached or no credentials.
+	slots chan struct{}
+}
+
+// dummies are hashes of nothing in particular, one per cost, compared
+// against when the user is unknown, so that an unknown name takes as long
+// to refuse as a wrong password and does not reveal which names exist.
+var dummies sync.Map // int -> []byte
+
+func dummyHash(cost int) []byte {
+	if h, ok := dummies.Load(cost); ok {
+		return h.([]byte)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
+	if err != nil { // cost out of range: cannot happen for a loaded file
+		h, _ = bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
+	}
+	dummies.Store(cost, h)
+	return h
+}
+
+func newVerifier(ttl time.Duration) *verifier {
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret) // crypto/rand.Read never fails
+	return &verifier{
+		ttl:    ttl,
+		secret: secret,
+		passed: make(map[[sha256.Size]byte]int64),
+		slots:  make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+	}
+}
+
+// check reports whether password is u's. u is nil for an unknown user,
+// whose check costs as much as a real one of cost dummyCost.
+func (v *verifier) check(u *user, password string, dummyCost int) bool {
+	if u == nil || u.hash == nil {
+		v.compare(dummyHash(dummyCost), password)
+		return false
+	}
+	key := v.key(u, password)
+	if v.cached(key) {
+		return true
+	}
+	if !v.compare(u.hash, password) {
+		return false
+	}
+	v.remember(key)
+	return true
+}
+
+func (v *verifier) compare(hash []byte, password string) bool {
+	v.slots <- struct{}{}
+	defer func() { <-v.slots }()
+	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+}
+
+func (v *verifier) key(u *user, password string) [sha256.Size]byte {
+	m := hmac.New(sha256.New, v.secret)
+	// Lengths first, so that no two (name, password, hash) triples
+	// concatenate to the same bytes.
+	for _, s := range [][]byte{[]byte(u.name), []byte(password), u.hash} {
+		m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(s))))
+		m.Write(s)
+	}
+	var k [sha256.Size]byte
+	m.Sum(k[:0])
+	return k
+}
+
+func (v *verifier) cached(key [sha256.Size]byte) bool {
+	if v.ttl <= 0 {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	exp, ok := v.passed[key]
+	return ok && time.Now().UnixNano() < exp
+}
+
+func (v *verifier) remember(key [sha256.Size]byte) {
+	if v.ttl <= 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.passed) >= maxCached {
+		for k, exp := range v.passed {
+			if exp <= now {
+				delete(v.passed, k)
+			}
+		}
+		if len(v.passed) >= maxCached {
+			clear(v.passed)
+		}
+	}
+	v.passed[key] = now + int64(v.ttl)
+}
