@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean bench fuzz chaos ui-test newman deps certs certs
+.PHONY: all build test test-short vet fmt-check fmt run stop wipe clean bench fuzz chaos ui-test newman deps certs
 
 all: build
 
