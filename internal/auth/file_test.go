@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kvraft/hraftd/internal/poll"
 )
 
 func TestMalformedFiles(t *testing.T) {
@@ -92,13 +94,7 @@ func TestLoadWarnings(t *testing.T) {
 // eventually polls cond until it holds or ten seconds pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 func TestReload(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/internal/pki"
+	"github.com/kvraft/hraftd/internal/poll"
 	"github.com/kvraft/hraftd/internal/tlsconf"
 )
 
@@ -25,13 +26,7 @@ func reissue(t *testing.T, cfg tlsconf.Config, ca *pki.CA, l pki.Leaf) {
 // eventually polls cond until it holds or ten seconds pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 func TestServerCertificateReloadsWithoutRestart(t *testing.T) {

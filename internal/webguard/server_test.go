@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kvraft/hraftd/internal/poll"
 )
 
 // start serves h with cfg on 127.0.0.1:0 through Listen and NewServer.
@@ -225,11 +227,5 @@ func TestConnectionCap(t *testing.T) {
 // waitOpen polls until ln counts n open connections.
 func waitOpen(t *testing.T, ln *Listener, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for ln.Open() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections open, want %d", ln.Open(), n)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
-	}
+	poll.Until(t, 10*time.Second, "the expected count of open connections", func() bool { return ln.Open() == n })
 }
