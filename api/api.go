@@ -39,6 +39,32 @@ type Status struct {
 	// ("0s" on the leader itself).
 	LastContact string `json:"last_contact"`
 	Digest      Digest `json:"digest"`
+
+	// Group is the ID of the node's Raft group, made when the group was
+	// founded; nodes of one shard share it.
+	Group string `json:"group,omitempty"`
+	// Incarnation identifies the node's data directory: it changes when
+	// the node starts on an empty one.
+	Incarnation string `json:"incarnation,omitempty"`
+	// Admitted is false while a node that lost its data has not yet been
+	// taken back by its group (it neither votes nor acknowledges).
+	Admitted bool `json:"admitted"`
+	// Damage, when present, says what is wrong with the node's data and
+	// how to recover; such a node neither serves nor votes.
+	Damage *Damage `json:"damage,omitempty"`
+	// Lag is how many entries the node has applied fewer than its
+	// leader has committed.
+	Lag uint64 `json:"lag"`
+}
+
+// Damage is what a node found wrong with its data (see Status).
+type Damage struct {
+	File    string `json:"file"`
+	Index   uint64 `json:"index,omitempty"`
+	Term    uint64 `json:"term,omitempty"`
+	Problem string `json:"problem"`
+	Fix     string `json:"fix"`
+	Since   string `json:"since"`
 }
 
 // JoinRequest is the body of POST /join. ID and Addr are hraftd's fields;
@@ -48,6 +74,21 @@ type JoinRequest struct {
 	ID       string `json:"id"`
 	Addr     string `json:"addr"`
 	HTTPAddr string `json:"http_addr,omitempty"`
+	// Group is the group the joiner believes it joins ("" if it does not
+	// know yet); a node of another group is refused.
+	Group string `json:"group,omitempty"`
+	// Incarnation identifies the joiner's data directory; Fresh says it
+	// started on an empty one.
+	Incarnation string `json:"incarnation,omitempty"`
+	Fresh       bool   `json:"fresh,omitempty"`
+}
+
+// JoinResponse is the body of a successful POST /join: the group joined
+// and the leader's term and commit index when it took the joiner in.
+type JoinResponse struct {
+	Group       string `json:"group"`
+	Term        uint64 `json:"term"`
+	CommitIndex uint64 `json:"commit_index"`
 }
 
 // RemoveRequest is the body of POST /remove.
@@ -78,13 +119,9 @@ const (
 	// HeaderForwarded marks a request one node forwarded to another, so a
 	// request is forwarded at most once and never loops.
 	HeaderForwarded = "X-Raft-Forwarded"
-)
-
-// Read levels accepted in ?level= on GET /key/{k}.
-const (
-	LevelNone         = "none"
-	LevelWeak         = "weak"
-	LevelLinearizable = "linearizable"
+	// HeaderGroup, sent by a client (the distributor), names the group it
+	// means to reach; a node of another group answers 421.
+	HeaderGroup = "X-Raft-Group"
 )
 
 // HeaderWriteID carries a client-chosen ID for a write (at most 128 bytes).

@@ -10,8 +10,8 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
-	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/internal/cluster"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // Config configures a chaos run. Start from DefaultConfig.
@@ -76,7 +76,7 @@ func DefaultConfig() Config {
 		OneShotClients:     2,
 		Seed:               uint64(time.Now().UnixNano()),
 		Via:                ViaDistributor,
-		ReadLevel:          api.LevelLinearizable,
+		ReadLevel:          string(kv.ReadLinearizable),
 		HoldMin:            2 * time.Second,
 		HoldMax:            6 * time.Second,
 		Quiet:              time.Second,

@@ -101,6 +101,11 @@ func toAPIStatus(st kv.Status) api.Status {
 			Keys:         st.Digest.Keys,
 			Hash:         st.Digest.HashString(),
 		},
+		Group:       st.Group,
+		Incarnation: st.Incarnation,
+		Admitted:    st.Admitted,
+		Damage:      damage(st.Damage),
+		Lag:         st.Lag,
 	}
 	for _, m := range st.Members {
 		if m.ID != st.Leader.ID {
@@ -117,4 +122,13 @@ func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"ready": true})
+}
+
+// damage is d as /status shows it; nil when the node is healthy.
+func damage(d *kv.Damage) *api.Damage {
+	if d == nil {
+		return nil
+	}
+	return &api.Damage{File: d.File, Index: d.Index, Term: d.Term, Problem: d.Problem, Fix: d.Fix,
+		Since: d.Since.UTC().Format(time.RFC3339)}
 }

@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/internal/cleanpath"
 	"github.com/kvraft/hraftd/internal/httpx"
 	"github.com/kvraft/hraftd/kv"
@@ -250,4 +249,4 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // levelNoneQuery is the query string of a level=none read as clients
 // (and the distributor) send it.
-const levelNoneQuery = "level=" + api.LevelNone
+const levelNoneQuery = "level=" + string(kv.ReadNone)

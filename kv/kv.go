@@ -49,7 +49,39 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrTooLarge means a key, value or body is over its size limit.
 	ErrTooLarge = errors.New("too large")
+	// ErrDamaged means this node found its data on disk, or its state,
+	// to be wrong (a checksum mismatch, a replica that disagrees with the
+	// majority): it neither serves nor votes until it is replaced.
+	ErrDamaged = errors.New("this node's data is damaged")
+	// ErrForeign means a request or a peer belongs to another Raft group
+	// than this node's.
+	ErrForeign = errors.New("belongs to another group")
+	// ErrStorage means the log could not be written (a full or failing
+	// disk): the write was not applied, and can be sent again.
+	ErrStorage = errors.New("the log could not be written")
 )
+
+// Damage says what a node found wrong with its data, and what to do.
+type Damage struct {
+	// File is the file or component that failed a check, e.g.
+	// "raft.db", "snapshots/3-120-1700000000000", "state (digest)".
+	File string
+	// Index and Term locate the bad log entry or snapshot, when known.
+	Index, Term uint64
+	// Problem says what failed; Fix says how to recover.
+	Problem, Fix string
+	// Since is when the damage was found.
+	Since time.Time
+}
+
+// Error formats the damage as one line a user can act on.
+func (d *Damage) Error() string {
+	s := d.File
+	if d.Index > 0 {
+		s += fmt.Sprintf(" (index %d, term %d)", d.Index, d.Term)
+	}
+	return s + ": " + d.Problem + ". " + d.Fix
+}
 
 // ReadLevel is how fresh a read must be.
 type ReadLevel string
@@ -123,6 +155,20 @@ type Status struct {
 	AppliedIndex uint64
 	LastContact  time.Duration
 	Digest       Digest
+
+	// Group is the ID of the Raft group this node belongs to ("" until
+	// known); Incarnation identifies this node's data directory.
+	Group       string
+	Incarnation string
+	// Admitted is false while a node that started on an empty data
+	// directory has not yet been taken back by its group: it neither
+	// votes nor counts toward a quorum.
+	Admitted bool
+	// Damage is set when the node found its data to be wrong.
+	Damage *Damage
+	// Lag is how many entries this node's applied index is behind its
+	// leader's commit index (0 on the leader).
+	Lag uint64
 }
 
 // Counters are cumulative counts since the node started, for metrics.

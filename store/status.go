@@ -23,6 +23,8 @@ func (s *Store) Status() (kv.Status, error) {
 		LastLogIndex: s.raft.LastIndex(),
 		CommitIndex:  s.raft.CommitIndex(),
 		Digest:       s.fsm.digest(),
+		// Every member is admitted until incarnations are tracked.
+		Admitted: true,
 	}
 	st.AppliedIndex = st.Digest.AppliedIndex
 	if st.State != raft.Leader.String() {

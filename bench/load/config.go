@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // Target is the kind of server under load; it decides the request shapes.
@@ -178,8 +178,9 @@ func (c Config) Validate() error {
 		return errors.New("read fraction must be between 0 and 1")
 	case c.RequestTimeout <= 0:
 		return errors.New("request timeout must be positive")
-	case c.Level != "" && c.Level != api.LevelNone && c.Level != api.LevelWeak && c.Level != api.LevelLinearizable:
-		return fmt.Errorf("read level %q: use none, weak or linearizable", c.Level)
+	}
+	if _, err := kv.ParseReadLevel(c.Level); err != nil {
+		return err
 	}
 	if _, err := ParseEngine(string(c.Engine)); err != nil {
 		return err

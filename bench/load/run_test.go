@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // fakeNode is a node's API in miniature: it checks every request's shape
@@ -62,7 +63,7 @@ func runAgainst(t *testing.T, h http.Handler, engine Engine, workload Workload) 
 	t.Cleanup(srv.Close)
 	cfg := DefaultConfig()
 	cfg.URL, cfg.Engine, cfg.Workload = srv.URL, engine, workload
-	cfg.Concurrency, cfg.Duration, cfg.Keys, cfg.Level = 4, 100*time.Millisecond, 50, api.LevelLinearizable
+	cfg.Concurrency, cfg.Duration, cfg.Keys, cfg.Level = 4, 100*time.Millisecond, 50, string(kv.ReadLinearizable)
 	cfg.Warmup = 20 * time.Millisecond
 	res, err := Run(context.Background(), cfg)
 	if err != nil {

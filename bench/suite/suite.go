@@ -14,8 +14,8 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/bench/load"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // Workload IDs of the standard matrix, used to find rows for the checks.
@@ -47,8 +47,8 @@ type Workload struct {
 var Standard = []Workload{
 	{ID: DistSet, Label: "`POST /set` via distributor", Target: load.TargetDistributor, Kind: load.WorkloadSet},
 	{ID: NodeSet, Label: "`POST /key` direct to shard leader", Target: load.TargetNode, Kind: load.WorkloadSet},
-	{ID: DistGetLin, Label: "linearizable `GET` via distributor", Target: load.TargetDistributor, Kind: load.WorkloadGet, Level: api.LevelLinearizable},
-	{ID: NodeGetNone, Label: "`level=none` `GET` on a follower", Target: load.TargetNode, Kind: load.WorkloadGet, Level: api.LevelNone},
+	{ID: DistGetLin, Label: "linearizable `GET` via distributor", Target: load.TargetDistributor, Kind: load.WorkloadGet, Level: string(kv.ReadLinearizable)},
+	{ID: NodeGetNone, Label: "`level=none` `GET` on a follower", Target: load.TargetNode, Kind: load.WorkloadGet, Level: string(kv.ReadNone)},
 	{ID: Hello, Label: "bare net/http hello (ceiling)", Target: load.TargetHello, Kind: load.WorkloadGet},
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // fakeGroup is a Raft group of fake nodes that share one map, as a group
@@ -263,7 +264,7 @@ func (n *fakeNode) handleWriteBody(w http.ResponseWriter, r *http.Request, body 
 
 func (n *fakeNode) handleGet(w http.ResponseWriter, r *http.Request) {
 	level := r.URL.Query().Get("level")
-	if level != "" && level != api.LevelNone && n.notLeader(w, r) {
+	if level != "" && level != string(kv.ReadNone) && n.notLeader(w, r) {
 		return
 	}
 	key := r.PathValue("key")
@@ -283,7 +284,7 @@ func (n *fakeNode) handleRead(w http.ResponseWriter, r *http.Request) {
 		writeJSONForTest(w, http.StatusBadRequest, api.Error{Error: "bad body"})
 		return
 	}
-	if req.Level != "" && req.Level != api.LevelNone && n.notLeader(w, r) {
+	if req.Level != "" && req.Level != string(kv.ReadNone) && n.notLeader(w, r) {
 		return
 	}
 	ans := api.ReadResponse{Values: map[string]string{}, Found: map[string]bool{}}

@@ -54,7 +54,7 @@ const (
 
 // readBatchLevels are the levels whose reads are coalesced, in the order of
 // Router.readBatchers' inner index.
-var readBatchLevels = [...]string{api.LevelLinearizable, api.LevelWeak}
+var readBatchLevels = [...]string{string(kv.ReadLinearizable), string(kv.ReadWeak)}
 
 // pendingRead is one caller's read waiting in, or travelling with, a batch.
 type pendingRead struct {

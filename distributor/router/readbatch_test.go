@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // holdFirstRead makes node i of g hold the first read it receives (a GET
@@ -72,7 +73,7 @@ func (g *fakeGroup) put(pairs map[string]string) {
 }
 
 func TestConcurrentReadsCoalesce(t *testing.T) {
-	for _, level := range []string{api.LevelLinearizable, api.LevelWeak} {
+	for _, level := range []string{string(kv.ReadLinearizable), string(kv.ReadWeak)} {
 		t.Run(level, func(t *testing.T) {
 			g := newFakeGroup(t, "n", 3, 0)
 			r := startRouter(t, testConfig(t, g.addrs()))
@@ -143,14 +144,14 @@ func TestLoneReadsAreNotBatched(t *testing.T) {
 	r := startRouter(t, testConfig(t, g.addrs()))
 	g.put(map[string]string{"a": "1"})
 	for range 5 {
-		if res, err := r.Get(context.Background(), "a", api.LevelLinearizable); err != nil || res.Value != "1" {
+		if res, err := r.Get(context.Background(), "a", string(kv.ReadLinearizable)); err != nil || res.Value != "1" {
 			t.Fatalf("Get = %+v, %v", res, err)
 		}
 	}
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
-			for _, level := range []string{"", api.LevelNone} {
+			for _, level := range []string{"", string(kv.ReadNone)} {
 				if res, err := r.Get(context.Background(), "a", level); err != nil || res.Value != "1" {
 					t.Errorf("Get(level %q) = %+v, %v", level, res, err)
 				}
@@ -171,13 +172,13 @@ func TestReadBatchFollowsLeaderChange(t *testing.T) {
 	r := startRouter(t, testConfig(t, g.addrs()))
 	g.put(map[string]string{"a": "1", "b": "2", "c": "3"})
 	var first <-chan getOutcome
-	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", api.LevelLinearizable) })
+	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", string(kv.ReadLinearizable)) })
 	defer release()
 	var outs []<-chan getOutcome
 	for _, k := range []string{"a", "b", "c"} {
-		outs = append(outs, getAsync(context.Background(), r, k, api.LevelLinearizable))
+		outs = append(outs, getAsync(context.Background(), r, k, string(kv.ReadLinearizable)))
 	}
-	waitFor(t, 5*time.Second, "3 reads queued", func() bool { return readsQueued(r, 0, api.LevelLinearizable) == 3 })
+	waitFor(t, 5*time.Second, "3 reads queued", func() bool { return readsQueued(r, 0, string(kv.ReadLinearizable)) == 3 })
 	g.setLeader(1)
 	release()
 	for i, ch := range append([]<-chan getOutcome{first}, outs...) {
@@ -207,12 +208,12 @@ func TestReadBatchRetriedAfterFailure(t *testing.T) {
 	r := startRouter(t, testConfig(t, g.addrs()))
 	g.put(map[string]string{"a": "1", "b": "2"})
 	var first <-chan getOutcome
-	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", api.LevelLinearizable) })
+	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", string(kv.ReadLinearizable)) })
 	var outs []<-chan getOutcome
 	for _, k := range []string{"a", "b", "x"} {
-		outs = append(outs, getAsync(context.Background(), r, k, api.LevelLinearizable))
+		outs = append(outs, getAsync(context.Background(), r, k, string(kv.ReadLinearizable)))
 	}
-	waitFor(t, 5*time.Second, "3 reads queued", func() bool { return readsQueued(r, 0, api.LevelLinearizable) == 3 })
+	waitFor(t, 5*time.Second, "3 reads queued", func() bool { return readsQueued(r, 0, string(kv.ReadLinearizable)) == 3 })
 	var refused atomic.Int64
 	g.setHook(0, func(w http.ResponseWriter, req *http.Request) bool {
 		if req.URL.Path == "/read" && refused.Add(1) == 1 {
@@ -249,7 +250,7 @@ func TestReadBatchRetriedAfterFailure(t *testing.T) {
 	defer cancel()
 	var errs []<-chan getOutcome
 	for _, k := range []string{"a", "b", "c", "d"} {
-		errs = append(errs, getAsync(ctx, r, k, api.LevelLinearizable))
+		errs = append(errs, getAsync(ctx, r, k, string(kv.ReadLinearizable)))
 	}
 	for i, ch := range errs {
 		o := <-ch
@@ -267,12 +268,12 @@ func TestReadBatchFallsBackToGets(t *testing.T) {
 	r := startRouter(t, testConfig(t, g.addrs()))
 	g.put(map[string]string{"a": "1", "b": "2"})
 	var first <-chan getOutcome
-	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", api.LevelLinearizable) })
+	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", string(kv.ReadLinearizable)) })
 	var outs []<-chan getOutcome
 	for _, k := range []string{"a", "b", "x"} {
-		outs = append(outs, getAsync(context.Background(), r, k, api.LevelLinearizable))
+		outs = append(outs, getAsync(context.Background(), r, k, string(kv.ReadLinearizable)))
 	}
-	waitFor(t, 5*time.Second, "3 reads queued", func() bool { return readsQueued(r, 0, api.LevelLinearizable) == 3 })
+	waitFor(t, 5*time.Second, "3 reads queued", func() bool { return readsQueued(r, 0, string(kv.ReadLinearizable)) == 3 })
 	g.setHook(0, func(w http.ResponseWriter, req *http.Request) bool {
 		if req.URL.Path == "/read" {
 			writeJSONForTest(w, http.StatusNotFound, api.Error{Error: "no such endpoint: POST /read"})
@@ -300,13 +301,13 @@ func TestQueuedReadLeavesWhenItsClientDoes(t *testing.T) {
 	r := startRouter(t, testConfig(t, g.addrs()))
 	g.put(map[string]string{"a": "1", "b": "2"})
 	var first <-chan getOutcome
-	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", api.LevelLinearizable) })
+	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", string(kv.ReadLinearizable)) })
 	defer release()
 	ctx, cancel := context.WithCancel(context.Background())
-	gone := getAsync(ctx, r, "gone", api.LevelLinearizable)
-	waitFor(t, 5*time.Second, "1 read queued", func() bool { return readsQueued(r, 0, api.LevelLinearizable) == 1 })
-	stay := getAsync(context.Background(), r, "b", api.LevelLinearizable)
-	waitFor(t, 5*time.Second, "2 reads queued", func() bool { return readsQueued(r, 0, api.LevelLinearizable) == 2 })
+	gone := getAsync(ctx, r, "gone", string(kv.ReadLinearizable))
+	waitFor(t, 5*time.Second, "1 read queued", func() bool { return readsQueued(r, 0, string(kv.ReadLinearizable)) == 1 })
+	stay := getAsync(context.Background(), r, "b", string(kv.ReadLinearizable))
+	waitFor(t, 5*time.Second, "2 reads queued", func() bool { return readsQueued(r, 0, string(kv.ReadLinearizable)) == 2 })
 	cancel()
 	if o := <-gone; !errors.Is(o.err, context.Canceled) {
 		t.Errorf("cancelled read = %+v, %v; want context.Canceled", o.res, o.err)
@@ -347,9 +348,9 @@ func TestManyReadersWhileLeadersMove(t *testing.T) {
 				default:
 				}
 				k := fmt.Sprintf("k%d", (w*7+i)%80) // some keys missing
-				level := api.LevelLinearizable
+				level := string(kv.ReadLinearizable)
 				if i%3 == 0 {
-					level = api.LevelWeak
+					level = string(kv.ReadWeak)
 				}
 				res, err := r.Get(context.Background(), k, level)
 				if err != nil {
@@ -414,12 +415,12 @@ func TestReadBatchBounds(t *testing.T) {
 func lineUpCohort(t *testing.T, g *fakeGroup, r *Router, n int) {
 	t.Helper()
 	var first <-chan getOutcome
-	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", api.LevelLinearizable) })
+	release := holdFirstRead(t, g, 0, func() { first = getAsync(context.Background(), r, "a", string(kv.ReadLinearizable)) })
 	outs := make([]<-chan getOutcome, n)
 	for i := range outs {
-		outs[i] = getAsync(context.Background(), r, "a", api.LevelLinearizable)
+		outs[i] = getAsync(context.Background(), r, "a", string(kv.ReadLinearizable))
 	}
-	waitFor(t, 5*time.Second, "the cohort queued", func() bool { return readsQueued(r, 0, api.LevelLinearizable) == n })
+	waitFor(t, 5*time.Second, "the cohort queued", func() bool { return readsQueued(r, 0, string(kv.ReadLinearizable)) == n })
 	release()
 	for _, ch := range append(outs, first) {
 		if o := <-ch; o.err != nil || o.res.Value != "1" {
@@ -446,7 +447,7 @@ func TestReadCohortLeavesTogether(t *testing.T) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			if res, err := r.Get(context.Background(), "a", api.LevelLinearizable); err != nil || res.Value != "1" {
+			if res, err := r.Get(context.Background(), "a", string(kv.ReadLinearizable)); err != nil || res.Value != "1" {
 				t.Errorf("Get = %+v, %v", res, err)
 			}
 		})
@@ -473,7 +474,7 @@ func TestReadLingerIsBounded(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if res, err := r.Get(ctx, "a", api.LevelLinearizable); err != nil || res.Value != "1" {
+	if res, err := r.Get(ctx, "a", string(kv.ReadLinearizable)); err != nil || res.Value != "1" {
 		t.Fatalf("a read after a cohort that did not come back: %+v, %v", res, err)
 	}
 }

@@ -234,7 +234,7 @@ func (r *Router) Get(ctx context.Context, key, level string) (GetResult, error) 
 
 // getOne reads key, of shard s, with its own GET /key/{k}.
 func (r *Router) getOne(ctx context.Context, s int, key, level string) (GetResult, error) {
-	req := &request{op: "get", method: http.MethodGet, anyNode: level == "" || level == api.LevelNone}
+	req := &request{op: "get", method: http.MethodGet, anyNode: level == "" || level == string(kv.ReadNone)}
 	req.path, req.rawPath = keyPath(key)
 	if level != "" {
 		req.rawQuery = "level=" + url.QueryEscape(level)

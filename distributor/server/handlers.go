@@ -43,7 +43,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	// The seed's /get reads at linearizable level unless told otherwise:
 	// a value just written through /set is then always seen.
-	level := api.LevelLinearizable
+	level := string(kv.ReadLinearizable)
 	if r.URL.RawQuery != "" { // parsing an empty query still makes a map
 		if l := r.URL.Query().Get("level"); l != "" {
 			level = l

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // pollEvery is how often a wait checks its condition.
@@ -230,7 +231,7 @@ func (c *Cluster) WaitApplied(ctx context.Context, n *Node, index uint64) error 
 // round) holds key. Entries apply in log order, so the last key of a
 // load arriving on a follower means all of it has.
 func (c *Cluster) WaitKey(ctx context.Context, n *Node, key string) error {
-	u := n.URL() + "/key/" + url.PathEscape(key) + "?level=" + api.LevelNone
+	u := n.URL() + "/key/" + url.PathEscape(key) + "?level=" + string(kv.ReadNone)
 	return poll(ctx, c.cfg.Timeout, n.ID+" to apply key "+key, []*Proc{n.Proc}, func() error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {

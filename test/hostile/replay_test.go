@@ -15,6 +15,7 @@ import (
 
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/kv"
 )
 
 // TestRouterReplayedWriteMayBeApplied pins a trap that the chaos client
@@ -75,7 +76,7 @@ func TestRouterReplayedWriteMayBeApplied(t *testing.T) {
 	// connection matters.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = rt.Get(ctx, "warm-up", api.LevelWeak)
+	_, _ = rt.Get(ctx, "warm-up", string(kv.ReadWeak))
 
 	_, err = rt.Set(ctx, map[string]string{"k": "v"}, "write-1")
 	if err == nil {
