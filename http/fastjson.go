@@ -32,22 +32,13 @@ func appendReadResponse(b []byte, keys []string, values map[string]string) []byt
 	}
 	b = slices.Grow(b, n)
 	b = append(b, `{"values":{`...)
-	first := true
-	for k, v := range values {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = jsonenc.AppendString(b, k)
-		b = append(b, ':')
-		b = jsonenc.AppendString(b, v)
-	}
+	b = jsonenc.AppendMembers(b, values)
 	b = append(b, `},"found":{`...)
 	var seen map[string]struct{}
 	if len(keys) > 1 {
 		seen = make(map[string]struct{}, len(keys))
 	}
-	first = true
+	first := true
 	for _, k := range keys {
 		if seen != nil {
 			if _, dup := seen[k]; dup {

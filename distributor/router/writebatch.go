@@ -107,18 +107,7 @@ func encodePairs(pairs map[string]string) []byte {
 	for k, v := range pairs {
 		n += len(k) + len(v) + 6
 	}
-	b := make([]byte, 0, n)
-	first := true
-	for k, v := range pairs {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = jsonenc.AppendString(b, k)
-		b = append(b, ':')
-		b = jsonenc.AppendString(b, v)
-	}
-	return b
+	return jsonenc.AppendMembers(make([]byte, 0, n), pairs)
 }
 
 // setCoalesced writes pairs, all of shard s, as part of a batch, and

@@ -64,3 +64,20 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendMembers appends the pairs of m as the members of a JSON object,
+// "k":"v" separated by commas, without the braces (so a caller can add
+// members of its own), in map order.
+func AppendMembers(b []byte, m map[string]string) []byte {
+	first := true
+	for k, v := range m {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = AppendString(b, k)
+		b = append(b, ':')
+		b = AppendString(b, v)
+	}
+	return b
+}

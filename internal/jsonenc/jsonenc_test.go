@@ -2,6 +2,7 @@ package jsonenc
 
 import (
 	"encoding/json"
+	"maps"
 	"testing"
 )
 
@@ -17,4 +18,16 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
 		}
 	})
+}
+
+func TestAppendMembers(t *testing.T) {
+	m := map[string]string{"a": "1", "b<": "\u2028", "": ""}
+	b := append(AppendMembers([]byte{'{'}, m), '}')
+	var got map[string]string
+	if err := json.Unmarshal(b, &got); err != nil || !maps.Equal(got, m) {
+		t.Fatalf("%s decodes to %v (%v), want %v", b, got, err, m)
+	}
+	if s := string(AppendMembers(nil, nil)); s != "" {
+		t.Errorf("no pairs gave %q", s)
+	}
 }
