@@ -14,7 +14,7 @@ func TestDashboardIsServed(t *testing.T) {
 		{"/", "text/html", `id="shards"`},
 		{"/ui/app.js", "javascript", "/dashboard/state"},
 		{"/ui/style.css", "text/css", "prefers-color-scheme"},
-		{"/ui/keys.js", "javascript", "function keyPath"},
+		{"/ui/keys.js", "javascript", "function keyURL"},
 		{"/", "text/html", "writes per Raft entry"},
 	} {
 		w := do(t, s, "GET", tc.path, "")

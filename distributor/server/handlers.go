@@ -188,17 +188,26 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, name string) 
 	return key, res, true
 }
 
-// noKey answers a key route called without its key (GET /get): a JSON 400
-// that names the route to use, where net/http would redirect to the empty
-// key.
-func (s *Server) noKey(use string) http.HandlerFunc {
+// keyInQuery serves a key route called without its key in the path: with
+// the key in the query (?clave= or ?key=, the wildcard's name) it serves
+// it as if the key were in the path; without, it answers a JSON 400 that
+// names the route to use, where net/http would redirect to the empty key.
+func (s *Server) keyInQuery(use string, serve http.HandlerFunc) http.HandlerFunc {
 	example := strings.NewReplacer("{clave}", "batman", "{key}", "batman").Replace(use)
-	what := "a clave"
+	what, name := "a clave", "clave"
 	if strings.Contains(use, "{key}") {
-		what = "a key"
+		what, name = "a key", "key"
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, fmt.Errorf("%w: %s is needed in the path; use %s, e.g. %s", kv.ErrInvalid, what, use, example), nil)
+		if r.URL.RawQuery != "" {
+			if key := r.URL.Query().Get(name); key != "" {
+				r.SetPathValue(name, key)
+				serve(w, r)
+				return
+			}
+		}
+		s.writeError(w, r, fmt.Errorf(`%w: %s is needed in the path; use %s, e.g. %s (or ?%s=..., the only way to name the keys "." and "..")`,
+			kv.ErrInvalid, what, use, example, name), nil)
 	}
 }
 

@@ -125,16 +125,22 @@ func New(cfg Config, rt Router) *Server {
 	s.mux.HandleFunc("GET /shard/{clave...}", s.handleShard)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	// Without these the mux would answer a key route without its key
-	// (GET /get) with a plain-text redirect to the empty key.
-	for _, nk := range []struct{ pattern, use string }{
-		{"GET /get", "GET /get/{clave}"},
-		{"DELETE /delete", "DELETE /delete/{clave}"},
-		{"GET /key", "GET /key/{key}"},
-		{"DELETE /key", "DELETE /key/{key}"},
-		{"GET /shard", "GET /shard/{clave}"},
+	// A key route without its key in the path (GET /get) takes it from the
+	// query (GET /get?clave=..): the only way to name the keys "." and
+	// "..", which browsers and curl drop from a path even percent-encoded.
+	// Without these routes the mux would answer with a plain-text redirect
+	// to the empty key.
+	for _, nk := range []struct {
+		pattern, use string
+		serve        http.HandlerFunc
+	}{
+		{"GET /get", "GET /get/{clave}", s.handleGet},
+		{"DELETE /delete", "DELETE /delete/{clave}", s.handleDelete},
+		{"GET /key", "GET /key/{key}", s.handleKeyGet},
+		{"DELETE /key", "DELETE /key/{key}", s.handleKeyDelete},
+		{"GET /shard", "GET /shard/{clave}", s.handleShard},
 	} {
-		s.mux.HandleFunc(nk.pattern, s.noKey(nk.use))
+		s.mux.HandleFunc(nk.pattern, s.keyInQuery(nk.use, nk.serve))
 	}
 	s.routeDashboard()
 	if cfg.Pprof {

@@ -245,6 +245,22 @@ func TestDashboardFollowsFailover(t *testing.T) {
 	p.waitFor(10*time.Second, "the get to show the value", `document.getElementById("kv-result").textContent.includes('"bruce"') ? "yes" : "no"`, "yes")
 	p.screenshot("dashboard.png")
 
+	// A key of dots: a browser would drop ".." from a path, so the form
+	// must percent-encode it, and it must round-trip as the key "..".
+	p.run("setting the key .. through the form",
+		chromedp.SetValue(chromedp.ID("kv-key"), ".."),
+		chromedp.SetValue(chromedp.ID("kv-value"), "dots"),
+		chromedp.Click(chromedp.ID("kv-set")),
+	)
+	p.waitFor(10*time.Second, "the set of .. to succeed", `(r => r.textContent.includes('SET ".."') ? r.dataset.status : "not yet")(document.getElementById("kv-result"))`, "200")
+	p.run("reading .. back", chromedp.Click(chromedp.ID("kv-get")))
+	p.waitFor(10*time.Second, "the get of .. to show its value", `document.getElementById("kv-result").textContent.includes('"dots"') ? "yes" : "no"`, "yes")
+	var got map[string]string
+	if err := c.GetJSON(ctx, c.Dist.URL()+"/key/%2E%2E?level=linearizable", &got); err != nil || got[".."] != "dots" {
+		t.Errorf("the key .. through the distributor: %v, %v; want dots", got, err)
+	}
+	p.waitFor(time.Second, "the batch figure to be explained in words", `document.getElementById("st-batch-box").textContent.includes("writes per Raft entry") ? "yes" : "no"`, "yes")
+
 	// 3. Kill shard 0's leader; the page must show the one the survivors
 	// elect, and the dead node as down.
 	old := c.Leader(ctx, 0)
@@ -263,6 +279,12 @@ func TestDashboardFollowsFailover(t *testing.T) {
 	p.waitFor(5*time.Second, "a leader event for "+next.ID+" in the feed",
 		fmt.Sprintf(`[...document.querySelectorAll('#events li[data-kind="leader"]')].some(li => li.textContent.includes("%s leads")) ? "yes" : "no"`, next.ID), "yes")
 	p.screenshot("dashboard-failover.png")
+	// After a kill the feed grows; it scrolls inside its panel and the
+	// page still fits the 1000-pixel window.
+	p.waitFor(time.Second, "the page to fit the window after the kill",
+		`document.documentElement.scrollHeight <= window.innerHeight ? "fits" : "overflows by " + (document.documentElement.scrollHeight - window.innerHeight) + "px"`, "fits")
+	p.waitFor(time.Second, "the event list to scroll inside its panel",
+		`["auto", "scroll"].includes(getComputedStyle(document.getElementById("events")).overflowY) ? "yes" : "no"`, "yes")
 	checkFailoverMetrics(t, c)
 
 	// 4. Restart the distributor under the page: it shows the loss, keeps

@@ -209,11 +209,10 @@ async function keyOp(op) {
   const value = $("kv-value").value;
   const out = $("kv-result");
   if (!key) { $("kv-key").focus(); return; }
-  const path = keyPath(key);
   let req;
   if (op === "set") req = ["/set", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ clave: key, valor: value }) }];
-  else if (op === "get") req = ["/get/" + path, { method: "GET" }];
-  else req = ["/delete/" + path, { method: "DELETE" }];
+  else if (op === "get") req = [keyURL("/get", key), { method: "GET" }];
+  else req = [keyURL("/delete", key), { method: "DELETE" }];
   const buttons = document.querySelectorAll("#kv button");
   buttons.forEach((b) => (b.disabled = true));
   const started = performance.now();

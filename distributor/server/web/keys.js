@@ -2,13 +2,14 @@
 // that a test can run them outside a browser (server/web_test.go).
 "use strict";
 
-// keyPath percent-encodes a key as one path segment. encodeURIComponent
-// leaves "." alone, and the keys "." and ".." would then be dot segments
-// that the browser drops before sending: /get/.. would go out as GET /,
-// and the page itself would come back instead of the key.
-function keyPath(key) {
-  if (key === "." || key === "..") return key.replace(/\./g, "%2E");
-  return encodeURIComponent(key);
+// keyURL is the URL of a key route (prefix "/get" or "/delete") for key.
+// The key goes in the path, percent-encoded, except the keys "." and "..":
+// as path segments, even percent-encoded (%2E%2E), the browser treats them
+// as dot segments and drops them before sending (/get/.. goes out as GET
+// /), so those two go in the query, which the distributor also accepts.
+function keyURL(prefix, key) {
+  if (key === "." || key === "..") return prefix + "?clave=" + encodeURIComponent(key);
+  return prefix + "/" + encodeURIComponent(key);
 }
 
 // isJSON reports whether a Content-Type names JSON: every answer of the
