@@ -156,6 +156,9 @@ type snapshotState struct {
 // Restore replaces the state with the snapshot read from rc.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	if f.halted.Load() {
+		return errHalted
+	}
 	st, err := readSnapshot(rc)
 	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)

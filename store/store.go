@@ -12,7 +12,8 @@
 // leader.go (what a node does as its leadership changes), errors.go (raft's
 // errors as kv's sentinels), command.go (the log entry's encoding), fsm.go
 // (the state machine), snapshot.go (its snapshots), verify.go (shared
-// leadership checks) and logging.go (raft's logs through slog).
+// leadership checks), damage.go (what a node does when its data fails a
+// check) and logging.go (raft's logs through slog).
 package store
 
 import (
@@ -55,6 +56,8 @@ type Store struct {
 
 	leaderChanges atomic.Uint64 // leader changes this node observed
 
+	dmg damagedState // see damage.go
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	bg        sync.WaitGroup
@@ -73,12 +76,15 @@ func New(cfg Config) (*Store, error) {
 		logger = slog.Default()
 	}
 	logger = logger.With("node", cfg.ID)
-	return &Store{
+	s := &Store{
 		cfg:    cfg,
 		logger: logger,
 		fsm:    newFSM(logger.With("component", "fsm")),
 		closed: make(chan struct{}),
-	}, nil
+		dmg:    newDamagedState(),
+	}
+	s.fsm.onDamage = s.damage
+	return s, nil
 }
 
 // Open starts Raft: it opens the log and snapshots in Dir (recovering any
@@ -253,7 +259,8 @@ func (s *Store) bootstrapIfNew(st storage) error {
 // startBackground starts the goroutines that run while the store is open;
 // Close waits for them.
 func (s *Store) startBackground() {
-	s.bg.Add(2)
+	s.bg.Add(3)
+	go s.watchDamage()
 	go s.watchLeadership()
 	go s.countLeaderChanges()
 	if s.cfg.SnapshotBytes > 0 {
@@ -287,8 +294,11 @@ func (s *Store) Close() error {
 }
 
 // checkOpen returns kv.ErrClosed once the store is closed, or before it
-// has been opened.
+// has been opened, and an error wrapping kv.ErrDamaged in damaged mode.
 func (s *Store) checkOpen() error {
+	if err := s.damagedError(); err != nil {
+		return err
+	}
 	select {
 	case <-s.closed:
 		return kv.ErrClosed
