@@ -1,9 +1,12 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/kvraft/hraftd/kv"
 )
@@ -109,3 +112,33 @@ func (s *Store) damagedStatus(d *kv.Damage) kv.Status {
 
 // stateDamaged is the state /status reports in damaged mode.
 const stateDamaged = "Damaged"
+
+// openDamaged ends an Open that found damage: raft (if it started) and the
+// transport are stopped and the log store closed, so the node neither votes
+// nor listens for Raft traffic, while its HTTP API can still say what is
+// wrong. Open then succeeds, in damaged mode.
+func (s *Store) openDamaged(ra *raft.Raft, trans raft.Transport) error {
+	var err error
+	if ra != nil {
+		err = ra.Shutdown().Error()
+	}
+	if c, ok := trans.(raft.WithClose); ok {
+		err = errors.Join(err, c.Close())
+	}
+	if s.boltDB != nil {
+		err = errors.Join(err, s.boltDB.Close())
+		s.boltDB = nil
+	}
+	if err != nil {
+		s.logger.Warn("closing after damage", "error", err)
+	}
+	s.recovered = true // there is state; it is just not usable
+	return nil
+}
+
+// checkSnapshots wraps raft's snapshot store in the checks of snapstore.go.
+func (s *Store) checkSnapshots(inner raft.SnapshotStore) *checkedSnapshots {
+	c := &checkedSnapshots{SnapshotStore: inner, damage: s.damage, warn: s.logger.Warn}
+	s.fsm.snapshotName = c.lastOpened
+	return c
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +103,51 @@ func TestDamagedNodeNeitherServesNorVotes(t *testing.T) {
 	}
 	if err := victim.Close(); err != nil {
 		t.Errorf("Close of a damaged store: %v", err)
+	}
+}
+
+// TestRestartOnDamagedSnapshotStaysDamaged restarts a node whose newest
+// snapshot's meta.json claims another index: Open must neither fail nor
+// fall back to an older snapshot, but come up in damaged mode without
+// raft, naming the snapshot.
+func TestRestartOnDamagedSnapshotStaysDamaged(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	n := startNode(t, "node0", dir, addr, true)
+	waitForLeader(t, []*testNode{n})
+	for i := range 3 {
+		if _, err := n.Set(ctxT(t), map[string]string{"k": strings.Repeat("v", i+1)}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.raft.Snapshot().Error(); err != nil {
+			t.Fatalf("snapshot: %v", err)
+		}
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := raft.NewFileSnapshotStore(dir, 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := snaps.List()
+	if err != nil || len(list) < 2 {
+		t.Fatalf("snapshots: %v, %v; want two", list, err)
+	}
+	x := &snapFixture{dir: dir}
+	x.editMeta(t, list[0].ID, func(m map[string]any) { m["Index"] = list[0].Index + 100 })
+
+	m := startNode(t, "node0", dir, addr, true)
+	d := m.Damaged()
+	if d == nil || d.File != "snapshots/"+list[0].ID {
+		t.Fatalf("after restart damage = %+v, want one naming snapshots/%s", d, list[0].ID)
+	}
+	if m.raft != nil {
+		t.Error("raft was started on a damaged snapshot")
+	}
+	if _, _, _, err := m.Get(ctxT(t), "k", kv.ReadNone); !errors.Is(err, kv.ErrDamaged) {
+		t.Errorf("Get on the damaged node: %v, want ErrDamaged", err)
+	}
+	if st, err := m.Status(); err != nil || st.State != stateDamaged {
+		t.Errorf("Status = %+v, %v; want Damaged", st, err)
 	}
 }

@@ -51,6 +51,9 @@ type fsm struct {
 	// onDamage is called when Apply finds a damaged entry; the store
 	// sets it to its damage method.
 	onDamage func(kv.Damage)
+	// snapshotName names the snapshot being restored, for the damage a
+	// failed Restore reports.
+	snapshotName func() string
 
 	// Counters for metrics, readable without the lock.
 	appliedEntries   atomic.Uint64

@@ -110,6 +110,11 @@ func (s *Store) Open() (err error) {
 		return err
 	}
 	ra, err := raft.NewRaft(rc, s.fsm, st.logs, st.stable, st.snaps, trans)
+	if s.Damaged() != nil {
+		// A snapshot failed its checks while raft restored it: stay
+		// up in damaged mode, without raft (see damage.go).
+		return s.openDamaged(ra, trans)
+	}
 	if err != nil {
 		trans.Close()
 		return fmt.Errorf("start raft: %w", err)
@@ -177,7 +182,7 @@ const boltOpenTimeout = 2 * time.Second
 func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	if s.cfg.InMem {
 		mem := raft.NewInmemStore()
-		return storage{logs: mem, stable: mem, snaps: raft.NewInmemSnapshotStore()}, nil
+		return storage{logs: mem, stable: mem, snaps: s.checkSnapshots(raft.NewInmemSnapshotStore())}, nil
 	}
 	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
 		return storage{}, fmt.Errorf("create data dir: %w", err)
@@ -186,6 +191,7 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	if err != nil {
 		return storage{}, fmt.Errorf("snapshot store: %w", err)
 	}
+	snaps := s.checkSnapshots(fss)
 	// FreelistMapType keeps bbolt's free pages in a hash map instead of a
 	// sorted array that every allocation searches: each Raft round is a
 	// commit on every node, so this is on the write path. The free list is
@@ -211,7 +217,7 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 		return storage{}, err
 	}
 	s.boltDB = bolt
-	return storage{logs: cache, stable: bolt, snaps: fss}, nil
+	return storage{logs: cache, stable: bolt, snaps: snaps}, nil
 }
 
 // listen opens the Raft stream layer and the transport over it.
