@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +91,23 @@ func New(cfg Config) (*Store, error) {
 // Open starts Raft: it opens the log and snapshots in Dir (recovering any
 // state there), listens for Raft traffic, and bootstraps a new group if
 // Bootstrap is set and there is no state yet.
+//
+// A data directory it cannot start on gives an *OpenError; one whose data
+// fails a check opens in damaged mode (see damage.go).
 func (s *Store) Open() (err error) {
+	// A damaged file that slips past the checks of precheck.go can still
+	// fault inside bbolt's memory map or panic in raft while it is read
+	// here: both become an OpenError instead of a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.openError(s.logFile(), fmt.Sprintf("reading the data directory failed (%v)", r), nil)
+		}
+		if err != nil && s.boltDB != nil {
+			s.boltDB.Close()
+			s.boltDB = nil
+		}
+	}()
 	rc, err := s.raftConfig()
 	if err != nil {
 		return err
@@ -99,12 +116,9 @@ func (s *Store) Open() (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil && s.boltDB != nil {
-			s.boltDB.Close()
-			s.boltDB = nil
-		}
-	}()
+	if s.Damaged() != nil {
+		return s.openDamaged(nil, nil)
+	}
 	trans, err := s.listen(rc.Logger)
 	if err != nil {
 		return err
@@ -187,6 +201,15 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
 		return storage{}, fmt.Errorf("create data dir: %w", err)
 	}
+	if problem, err := checkBoltFile(s.logFile()); problem != "" || err != nil {
+		if err != nil {
+			problem = "cannot read it: " + err.Error()
+		}
+		return storage{}, s.openError(s.logFile(), problem, err)
+	}
+	if err := s.checkSnapshotDirs(); err != nil {
+		return storage{}, err
+	}
 	fss, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, s.cfg.SnapshotRetain, logger.Named("snapshot"))
 	if err != nil {
 		return storage{}, fmt.Errorf("snapshot store: %w", err)
@@ -199,7 +222,7 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	// every page to rebuild the list, which costs a restarted node with a
 	// large log much memory.
 	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(s.cfg.Dir, "raft.db"),
+		Path: s.logFile(),
 		BoltOptions: &bbolt.Options{
 			Timeout:      boltOpenTimeout,
 			FreelistType: bbolt.FreelistMapType,
@@ -211,6 +234,10 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	if err != nil {
 		return storage{}, fmt.Errorf("open raft.db in %s: %w", s.cfg.Dir, err)
 	}
+	if err := s.checkLog(bolt, bolt, fss, s.logFile()); err != nil {
+		bolt.Close()
+		return storage{}, err
+	}
 	cache, err := raft.NewLogCache(logCacheEntries, bolt)
 	if err != nil {
 		bolt.Close()
@@ -219,6 +246,9 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	s.boltDB = bolt
 	return storage{logs: cache, stable: bolt, snaps: snaps}, nil
 }
+
+// logFile is the path of the log store's file.
+func (s *Store) logFile() string { return filepath.Join(s.cfg.Dir, "raft.db") }
 
 // listen opens the Raft stream layer and the transport over it.
 func (s *Store) listen(logger hclog.Logger) (*raft.NetworkTransport, error) {
