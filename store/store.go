@@ -1,7 +1,8 @@
 // Package store is a key-value store replicated with Raft: an in-memory map
 // is the state machine, hashicorp/raft replicates the commands that change
 // it, raft-boltdb keeps the log and stable store on disk, and a
-// FileSnapshotStore keeps snapshots.
+// FileSnapshotStore keeps snapshots. Every command and snapshot carries a
+// checksum; a node whose data fails one stops serving and voting.
 //
 // Writes are accepted only by the leader; one call to Set or Delete is one
 // Raft entry, applied atomically. Reads come at three levels (see
@@ -11,9 +12,11 @@
 // (opening and closing), write.go, read.go, membership.go, status.go,
 // leader.go (what a node does as its leadership changes), errors.go (raft's
 // errors as kv's sentinels), command.go (the log entry's encoding), fsm.go
-// (the state machine), snapshot.go (its snapshots), verify.go (shared
-// leadership checks), damage.go (what a node does when its data fails a
-// check) and logging.go (raft's logs through slog).
+// (the state machine), snapshot.go (its snapshots), snapstore.go (the
+// snapshot store that binds them to raft's metadata), precheck.go (the
+// checks of a data directory before raft opens it), damage.go (what a node
+// does when its data fails a check), verify.go (shared leadership checks)
+// and logging.go (raft's logs through slog).
 package store
 
 import (
@@ -101,7 +104,7 @@ func (s *Store) Open() (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = s.openError(s.logFile(), fmt.Sprintf("reading the data directory failed (%v)", r), nil)
+			err = s.openError(s.logFile(), fmt.Sprintf("reading it failed (%v): the file is damaged", r), nil)
 		}
 		if err != nil && s.boltDB != nil {
 			s.boltDB.Close()
