@@ -66,7 +66,11 @@ func (c *checkedSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, e
 	meta, rc, err := c.SnapshotStore.Open(id)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			c.damage(kv.Damage{File: file, Index: metaIndex(meta), Problem: "cannot read the snapshot: " + err.Error()})
+			problem := "cannot read the snapshot: " + err.Error()
+			if err.Error() == "CRC mismatch" { // FileSnapshotStore.Open's words
+				problem = "state.bin does not match the CRC64 in meta.json"
+			}
+			c.damage(kv.Damage{File: file, Index: metaIndex(meta), Problem: problem})
 		}
 		return nil, nil, err
 	}

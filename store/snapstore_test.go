@@ -161,7 +161,7 @@ func TestSnapshotStateFlipIsDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = x.restore(t, id)
-	x.wantDamage(t, err, id, "CRC")
+	x.wantDamage(t, err, id, "CRC64")
 }
 
 // fixedSnapshots is a snapshot store that opens one snapshot with the

@@ -303,3 +303,27 @@ func igWantDamaged(t *testing.T, c *cluster.Test, n *cluster.Node, file string, 
 	t.Logf("%s: %s", n.ID, st.Damage.File+": "+st.Damage.Problem)
 	return st
 }
+
+// igReplace does what a damaged node's message says: stop it, delete its
+// data directory, start it again with -join a healthy member. It then
+// waits until the shard has three healthy replicas holding the same data.
+func igReplace(t *testing.T, c *cluster.Test, n *cluster.Node) {
+	t.Helper()
+	c.Kill(n.Proc)
+	if err := os.RemoveAll(n.Dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.Shards[0] {
+		if m != n && n.Join == "" {
+			n.Join = m.HTTP
+		}
+	}
+	c.Restart(n.Proc)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := c.WaitHealthy(ctx, 0); err != nil {
+		t.Fatalf("after replacing %s: %v", n.ID, err)
+	}
+	d := c.WaitConverged(60*time.Second, 0)
+	t.Logf("%s replaced: 3 replicas at applied index %d, %d keys", n.ID, d.AppliedIndex, d.Keys)
+}

@@ -46,6 +46,8 @@ func TestIntegrityBitFlipInCommittedEntry(t *testing.T) {
 	for _, n := range c.Shards[0] {
 		igNoPanic(t, n.Proc)
 	}
+	igReplace(t, c, f)
+	acked.checkAll(t, c)
 }
 
 // TestIntegrityTruncatedRaftDB restarts a follower on a raft.db cut in
@@ -70,6 +72,8 @@ func TestIntegrityTruncatedRaftDB(t *testing.T) {
 		t.Errorf("the message does not say the file is truncated:\n%s", out)
 	}
 	acked.checkAll(t, c)
+	igReplace(t, c, f)
+	acked.checkAll(t, c)
 }
 
 // TestIntegrityDeletedSnapshotsFolder restarts a follower whose snapshots
@@ -87,6 +91,8 @@ func TestIntegrityDeletedSnapshotsFolder(t *testing.T) {
 	}
 	code, took, out := igRunExpectingExit(t, f, 30*time.Second)
 	igWantCleanExit(t, code, took, out, "snapshots/")
+	acked.checkAll(t, c)
+	igReplace(t, c, f)
 	acked.checkAll(t, c)
 }
 
@@ -149,6 +155,8 @@ func TestIntegritySnapshotDamage(t *testing.T) {
 			for _, n := range c.Shards[0] {
 				igNoPanic(t, n.Proc)
 			}
+			igReplace(t, c, f)
+			acked.checkAll(t, c)
 		})
 	}
 }
