@@ -65,6 +65,8 @@ type options struct {
 	logLevel, logFormat                string
 	faults, pprof                      bool
 	memLimitMiB                        int64
+	snapshotThreshold, trailingLogs    uint64
+	snapshotInterval                   time.Duration
 	dataDir                            string
 }
 
@@ -84,6 +86,9 @@ func parseFlags() (*options, error) {
 	fs.BoolVar(&o.faults, "fault-injection", false, "Serve /debug/faults, which lets any client cut this node's Raft traffic to chosen peers. For test clusters only")
 	fs.BoolVar(&o.pprof, "pprof", false, "Serve Go's profiler at /debug/pprof/ on the HTTP address")
 	fs.Int64Var(&o.memLimitMiB, "memory-limit", 300, "Soft memory limit in MiB for Go's garbage collector (0: none; the GOMEMLIMIT variable, if set, wins). It keeps RSS near the live data; a node holding more live data than this spends up to half its CPU in GC, so raise it for big data sets")
+	fs.Uint64Var(&o.snapshotThreshold, "snapshot-threshold", 0, "Log entries since the last snapshot that make Raft take a new one (0: Raft's default, 8192). Small values are for tests")
+	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", 0, "How often Raft checks whether to snapshot (0: Raft's default, 2m). Short values are for tests")
+	fs.Uint64Var(&o.trailingLogs, "trailing-logs", 0, "Log entries kept after a snapshot, for followers that lag (0: Raft's default, 10240)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "Log format: text or json")
 	fs.Usage = func() {
@@ -153,6 +158,12 @@ func run() int {
 	defer stop()
 
 	st, err := openStore(o, base)
+	var oe *store.OpenError
+	if errors.As(err, &oe) {
+		// One line naming the file and what to do.
+		logger.Error("hraftd cannot start: "+oe.Error(), "file", oe.File)
+		return 1
+	}
 	if err != nil {
 		logger.Error("failed to open store", "error", err)
 		return 1
@@ -188,6 +199,9 @@ func openStore(o *options, logger *slog.Logger) (*store.Store, error) {
 	cfg.InMem = o.inmem
 	cfg.Bootstrap = o.join == ""
 	cfg.MaxKeyBytes = o.maxKey
+	cfg.SnapshotThreshold = o.snapshotThreshold
+	cfg.SnapshotInterval = o.snapshotInterval
+	cfg.TrailingLogs = o.trailingLogs
 	cfg.Logger = logger
 	st, err := store.New(cfg)
 	if err != nil {
@@ -209,7 +223,7 @@ func startHTTP(o *options, st *store.Store, logger *slog.Logger) (*httpd.Service
 	nodeMetrics := metrics.NewNode(st)
 	hcfg.Observer = nodeMetrics
 	hcfg.Metrics = nodeMetrics.Handler()
-	if o.faults {
+	if o.faults && st.Network() != nil {
 		hcfg.Faults = st.Network()
 		logger.Warn("fault injection is enabled: any client can partition this node")
 	}

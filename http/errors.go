@@ -20,6 +20,10 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		httpx.WriteError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, kv.ErrNotFound):
 		httpx.WriteError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, kv.ErrDamaged):
+		// This node will not serve until it is replaced; another can.
+		w.Header().Set("Retry-After", "1")
+		httpx.WriteError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, kv.ErrNotLeader), errors.Is(err, kv.ErrNoLeader),
 		errors.Is(err, kv.ErrLeadershipLost), errors.Is(err, kv.ErrClosed):
 		// Leadership is moving (or this node is stopping); try again shortly.

@@ -220,6 +220,7 @@ func TestErrorMapping(t *testing.T) {
 		{"not leader, but the store says we lead", kv.ErrNotLeader, "node1", "127.0.0.1:1", 503, true},
 		{"leadership lost", fmt.Errorf("%w: raft said so", kv.ErrLeadershipLost), "", "", 503, true},
 		{"closed", kv.ErrClosed, "", "", 503, true},
+		{"damaged", fmt.Errorf("%w: raft log (index 7, term 2): checksum mismatch", kv.ErrDamaged), "node1", "127.0.0.1:1", 503, true},
 		{"timeout", fmt.Errorf("waiting for commit: %w", kv.ErrTimeout), "", "", 504, false},
 		{"context deadline", fmt.Errorf("apply: %w", context.DeadlineExceeded), "", "", 504, false},
 		{"too large", fmt.Errorf("key of 2000 bytes is over the limit: %w", kv.ErrTooLarge), "", "", 413, false},
@@ -249,6 +250,7 @@ func TestErrorMappingOnEveryEndpoint(t *testing.T) {
 		code int
 	}{
 		{kv.ErrNoLeader, 503},
+		{kv.ErrDamaged, 503},
 		{kv.ErrTimeout, 504},
 		{kv.ErrNotFound, 404},
 		{errors.New("boom"), 500},

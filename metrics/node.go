@@ -104,11 +104,13 @@ var (
 	descApplies       = prometheus.NewDesc("hraftd_fsm_applied_entries_total", "Log entries applied to the state machine.", nil, nil)
 	descSnapshots     = prometheus.NewDesc("hraftd_snapshots_total", "Snapshots persisted, by result.", []string{"result"}, nil)
 	descSnapSeconds   = prometheus.NewDesc("hraftd_snapshot_duration_seconds_total", "Total time spent taking successful snapshots.", nil, nil)
+	descDamaged       = prometheus.NewDesc("hraftd_damaged",
+		"1 if the node found its data damaged (it neither serves nor votes; /status says which file and how to recover), else 0.", nil, nil)
 )
 
 func (c *raftCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descTerm, descLastLog, descCommit, descApplied, descKeys,
-		descHasLeader, descMembers, descLeaderChanges, descApplies, descSnapshots, descSnapSeconds} {
+		descHasLeader, descMembers, descLeaderChanges, descApplies, descSnapshots, descSnapSeconds, descDamaged} {
 		ch <- d
 	}
 }
@@ -132,6 +134,11 @@ func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descState, 1, "Shutdown")
 		return
 	}
+	damaged := 0.0
+	if st.Damage != nil {
+		damaged = 1
+	}
+	gauge(descDamaged, damaged)
 	for _, s := range []string{"Leader", "Follower", "Candidate", "Shutdown"} {
 		v := 0.0
 		if s == st.State {

@@ -61,6 +61,7 @@ func TestNodeMetricsExposeRaftAndRequests(t *testing.T) {
 		"hraftd_fsm_applied_entries_total 42",
 		`hraftd_snapshots_total{result="ok"} 2`,
 		"hraftd_snapshot_duration_seconds_total 0.5",
+		"hraftd_damaged 0",
 		`hraftd_http_requests_total{code="200",route="POST /key"} 3`,
 		`hraftd_http_requests_total{code="503",route="POST /key"} 1`,
 		`hraftd_http_request_duration_seconds_count{route="POST /key"} 4`,
@@ -76,5 +77,15 @@ func TestNodeMetricsWhenStoreIsClosed(t *testing.T) {
 	out := scrape(t, NewNode(fakeSource{err: errors.New("closed")}))
 	if !strings.Contains(out, `hraftd_raft_state{state="Shutdown"} 1`) {
 		t.Errorf("a closed store is not reported as Shutdown:\n%s", out)
+	}
+}
+
+func TestNodeMetricsWhenDamaged(t *testing.T) {
+	out := scrape(t, NewNode(fakeSource{status: kv.Status{State: "Damaged",
+		Damage: &kv.Damage{File: "raft log", Index: 7, Term: 2, Problem: "checksum mismatch"}}}))
+	for _, want := range []string{"hraftd_damaged 1", `hraftd_raft_state{state="Leader"} 0`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics of a damaged node lack %q:\n%s", want, out)
+		}
 	}
 }

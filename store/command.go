@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/kvraft/hraftd/kv"
 )
@@ -68,27 +69,48 @@ type Command struct {
 	Writes []Write
 }
 
-// commandVersion is the first byte of every encoded command. A node meeting
-// a version it does not know refuses the entry instead of guessing.
-const commandVersion byte = 1
+// The first byte of every encoded command is its format version. Version
+// 1 has no checksum; Encode writes version 2, which ends with a CRC32C of
+// everything before it, so a bit flipped on disk (or anywhere between the
+// proposer and the state machine) is found before the entry is applied.
+// Version 1 entries, written by older nodes, are still read.
+const (
+	commandV1 byte = 1
+	commandV2 byte = 2
+)
 
-// errCorrupt is wrapped by every decoding error.
-var errCorrupt = errors.New("corrupt command")
+// crcTable is CRC32C (Castagnoli), computed in hardware on amd64 and arm64.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// crcSize is the length of a version 2 command's trailing checksum.
+const crcSize = 4
+
+var (
+	// errCorrupt is wrapped by every decoding error.
+	errCorrupt = errors.New("corrupt command")
+	// errChecksum means the command's checksum does not match its bytes:
+	// the entry was damaged after it was encoded. It wraps errCorrupt;
+	// test for it first.
+	errChecksum = fmt.Errorf("%w: checksum mismatch", errCorrupt)
+)
 
 // Encoding. A hand-written binary layout, chosen over JSON because the log
 // holds one of these per entry and every replica decodes every entry: it is
 // smaller and several times cheaper to decode than JSON, and it has no
 // ambiguity about string escaping. Layout:
 //
-//	version byte
+//	version byte (2)
 //	uvarint  number of writes
 //	per write: uvarint len(ID), ID, uvarint number of ops,
 //	           per op: type byte, uvarint len(key), key,
 //	                   [uvarint len(value), value]   (set types only)
+//	crc32c, little endian, of every byte before it
+//
+// Version 1 is the same without the checksum.
 
 // Encode returns the binary form of c.
 func (c *Command) Encode() []byte {
-	n := 1 + binary.MaxVarintLen64
+	n := 1 + binary.MaxVarintLen64 + crcSize
 	for _, w := range c.Writes {
 		n += 2*binary.MaxVarintLen64 + len(w.ID)
 		for _, op := range w.Ops {
@@ -96,7 +118,13 @@ func (c *Command) Encode() []byte {
 		}
 	}
 	b := make([]byte, 0, n)
-	b = append(b, commandVersion)
+	b = append(b, commandV2)
+	b = c.appendBody(b)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// appendBody appends the writes, the part both versions share.
+func (c *Command) appendBody(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(c.Writes)))
 	for _, w := range c.Writes {
 		b = appendString(b, w.ID)
@@ -117,16 +145,39 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// DecodeCommand parses the binary form made by Encode. It never panics and
-// never allocates more than the input's size allows, whatever the input.
+// DecodeCommand parses the binary form made by Encode, or a version 1
+// command. It never panics and never allocates more than the input's size
+// allows, whatever the input. A damaged entry gives an error wrapping
+// errChecksum; other malformed input, one wrapping errCorrupt only.
+//
+// The checksum is checked before the version byte is believed: any first
+// byte but 1 is taken to end with a checksum, so a flipped bit in the
+// version byte of a version 2 command is a checksum error too (no single
+// flip turns 2 into 1), not an "unknown version" that would be skipped.
 func DecodeCommand(b []byte) (*Command, error) {
-	d := decoder{b: b}
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty", errCorrupt)
 	}
-	if v := d.byte(); v != commandVersion {
-		return nil, fmt.Errorf("%w: unknown version %d", errCorrupt, v)
+	body := b[1:]
+	if b[0] != commandV1 {
+		if len(b) < 1+crcSize {
+			return nil, fmt.Errorf("%w: %d bytes, too short to hold one", errChecksum, len(b))
+		}
+		n := len(b) - crcSize
+		if crc32.Checksum(b[:n], crcTable) != binary.LittleEndian.Uint32(b[n:]) {
+			return nil, errChecksum
+		}
+		if b[0] != commandV2 {
+			return nil, fmt.Errorf("%w: unknown version %d", errCorrupt, b[0])
+		}
+		body = b[1:n]
 	}
+	return decodeBody(body)
+}
+
+// decodeBody parses the writes of a command of either version.
+func decodeBody(b []byte) (*Command, error) {
+	d := decoder{b: b}
 	nw := d.count(2) // a write takes at least 2 bytes
 	c := &Command{Writes: make([]Write, 0, nw)}
 	for i := 0; i < nw && d.err == nil; i++ {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"maps"
@@ -43,6 +45,16 @@ type fsm struct {
 	applied uint64            // index of the last entry the state reflects
 	dedup   dedupTable
 
+	// halted is set in damaged mode: Apply, Restore and Snapshot then do
+	// nothing, so the state stays what it was before the damage.
+	halted atomic.Bool
+	// onDamage is called when Apply finds a damaged entry; the store
+	// sets it to its damage method.
+	onDamage func(kv.Damage)
+	// snapshotName names the snapshot being restored, for the damage a
+	// failed Restore reports.
+	snapshotName func() string
+
 	// Counters for metrics, readable without the lock.
 	appliedEntries   atomic.Uint64
 	appliedBytes     atomic.Uint64 // size of the entries applied, for Config.SnapshotBytes
@@ -67,15 +79,33 @@ func newFSM(logger *slog.Logger) *fsm {
 
 // Apply applies one committed command entry.
 //
-// An entry that does not decode is skipped, and the skip is logged as an
-// error and returned to the proposer. Input is validated before it is
-// proposed, so such an entry means a bug or a newer node version wrote it.
-// Skipping is deterministic (every replica decodes the same bytes the same
-// way), so replicas stay identical; panicking, as hraftd does, would instead
-// crash every replica of the group on the same entry, forever, on every
-// restart.
+// An entry whose checksum does not match was damaged after its proposer
+// encoded it (on this node's disk, most likely): applying it could serve a
+// wrong value, and skipping it would silently drop a write that the others
+// apply, so the state machine halts instead and the store goes into
+// damaged mode (see damage.go); the entry and everything after it stay
+// unapplied.
+//
+// An entry that does not decode for any other reason is skipped, and the
+// skip is logged as an error and returned to the proposer. Input is
+// validated before it is proposed, so such an entry means a bug or a newer
+// node version wrote it. Skipping is deterministic (every replica decodes
+// the same bytes the same way), so replicas stay identical; panicking, as
+// hraftd does, would instead crash every replica of the group on the same
+// entry, forever, on every restart.
 func (f *fsm) Apply(l *raft.Log) any {
+	if f.halted.Load() {
+		return applyResult{err: kv.ErrDamaged}
+	}
 	cmd, err := DecodeCommand(l.Data)
+	if errors.Is(err, errChecksum) {
+		f.halt()
+		if f.onDamage != nil {
+			f.onDamage(kv.Damage{File: "raft log", Index: l.Index, Term: l.Term,
+				Problem: fmt.Sprintf("the command of entry %d (term %d) does not match its checksum: %v", l.Index, l.Term, err)})
+		}
+		return applyResult{err: fmt.Errorf("%w: %v", kv.ErrDamaged, err)}
+	}
 	if err != nil {
 		f.logger.Error("skipping undecodable log entry", "index", l.Index, "error", err)
 	}
@@ -97,6 +127,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 	f.notify(l.Index)
 	return applyResult{err: err}
 }
+
+// halt stops the state machine for good (damaged mode).
+func (f *fsm) halt() { f.halted.Store(true) }
+
+// errHalted is what Snapshot and Restore return in damaged mode.
+var errHalted = fmt.Errorf("%w: the state machine is halted", kv.ErrDamaged)
 
 // applyOp changes the state for one operation; f.mu must be held.
 func (f *fsm) applyOp(op Op) {
@@ -127,6 +163,9 @@ func (f *fsm) applyOp(op Op) {
 // read can wait for advances the applied index; only the no-op raft appends
 // at the start of a term does not, and it is always followed by a command.
 func (f *fsm) StoreConfiguration(index uint64, _ raft.Configuration) {
+	if f.halted.Load() {
+		return
+	}
 	f.mu.Lock()
 	f.applied = max(f.applied, index)
 	f.mu.Unlock()
@@ -238,6 +277,9 @@ func (f *fsm) notify(idx uint64) {
 // is quick even for a million keys); Persist then writes the clone out
 // while Apply goes on.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if f.halted.Load() {
+		return nil, errHalted
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return &fsmSnapshot{

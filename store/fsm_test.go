@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"maps"
@@ -174,14 +176,25 @@ func slicesEqual(a, b []string) bool {
 	return true
 }
 
+// TestFSMSkipsUndecodableEntry applies entries that are intact (a v1 entry
+// has no checksum; the v2 one's matches) but that this version cannot
+// decode: they are skipped, deterministically, not treated as damage.
 func TestFSMSkipsUndecodableEntry(t *testing.T) {
-	f := newFSM(testLogger(t))
-	r := f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: []byte{0xde, 0xad}}).(applyResult)
-	if r.err == nil {
-		t.Fatal("an undecodable entry was accepted")
-	}
-	if d := f.digest(); d.AppliedIndex != 7 || d.Keys != 0 {
-		t.Fatalf("after skipping: %+v; want applied index 7 and no keys", d)
+	v2 := []byte{commandV2, 1, 0, 1, 99, 1, 'k'} // unknown op type
+	v2 = binary.LittleEndian.AppendUint32(v2, crc32.Checksum(v2, crcTable))
+	for name, data := range map[string][]byte{
+		"v1 unknown op": {commandV1, 1, 0, 1, 99, 1, 'k'},
+		"v2 unknown op": v2,
+	} {
+		f := newFSM(testLogger(t))
+		f.onDamage = func(d kv.Damage) { t.Errorf("%s: reported as damage: %+v", name, d) }
+		r := f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: data}).(applyResult)
+		if r.err == nil {
+			t.Fatalf("%s: an undecodable entry was accepted", name)
+		}
+		if d := f.digest(); d.AppliedIndex != 7 || d.Keys != 0 {
+			t.Fatalf("%s: after skipping: %+v; want applied index 7 and no keys", name, d)
+		}
 	}
 }
 

@@ -5,29 +5,75 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvraft/hraftd/kv"
 )
 
 // Snapshot format. The state is streamed record by record through a
 // buffered writer rather than marshalled into one JSON document first (as
 // hraftd does), so writing or reading a snapshot of a million keys never
-// holds a second full copy of the data in memory. The FileSnapshotStore
-// adds a CRC over the file, so corruption is caught on open.
+// holds a second full copy of the data in memory. Version 2:
 //
-//	magic "HKVS", version byte
+//	magic "HKVS", version byte 2
+//	uvarint index, uvarint term, u32 configuration sum   header (see snapstore.go)
 //	uvarint applied index
 //	uvarint n, n × (string id, string http address)    members
 //	uvarint n, n × string                               recent write IDs, oldest first
 //	uvarint n, n × (string key, string value)           data
+//	"HKVE", u32 crc32c of every byte before "HKVE"      trailer
 //
-// where string is uvarint length + bytes.
+// where string is uvarint length + bytes and u32 is little endian. The
+// header binds the data to the index, term and configuration raft keeps in
+// meta.json; the trailer catches damage anywhere in the data, whoever reads
+// it (raft's own CRC64 is checked only when the snapshot store opens the
+// file, not by a follower receiving it). Version 1 (older hraftd) has
+// neither header nor trailer, and is still read.
 const (
-	snapshotMagic   = "HKVS"
-	snapshotVersion = 1
+	snapshotMagic = "HKVS"
+	snapshotV1    = 1
+	snapshotV2    = 2
+	trailerMagic  = "HKVE"
+	trailerSize   = len(trailerMagic) + 4
 )
+
+// snapHeader binds a snapshot's data to raft's metadata for it.
+type snapHeader struct {
+	index, term uint64
+	confSum     uint32 // configurationSum of the configuration and its index
+}
+
+// readSnapHeader reads a version 2 header, magic and version included.
+func readSnapHeader(r interface {
+	io.Reader
+	io.ByteReader
+}) (snapHeader, error) {
+	var h snapHeader
+	var head [len(snapshotMagic) + 1]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return h, fmt.Errorf("truncated snapshot: %w", err)
+	}
+	if string(head[:len(snapshotMagic)]) != snapshotMagic || head[len(snapshotMagic)] != snapshotV2 {
+		return h, errors.New("not a snapshot of this format or version")
+	}
+	var err error
+	if h.index, err = binary.ReadUvarint(r); err == nil {
+		h.term, err = binary.ReadUvarint(r)
+	}
+	var sum [4]byte
+	if err == nil {
+		_, err = io.ReadFull(r, sum[:])
+	}
+	if err != nil {
+		return h, fmt.Errorf("truncated snapshot header: %w", err)
+	}
+	h.confSum = binary.LittleEndian.Uint32(sum[:])
+	return h, nil
+}
 
 // snapshotBySize snapshots whenever SnapshotBytes of entries have been
 // applied since the last snapshot it took (raft's own, by entry count,
@@ -73,8 +119,16 @@ type fsmSnapshot struct {
 
 // Persist writes the snapshot to sink, cancelling the sink on any error so
 // raft discards the partial file.
+//
+// raft passes the sink checkedSnapshots.Create made, which carries the
+// index, term and configuration the header binds the data to. Any other
+// sink (a test's) gets a header with the applied index alone.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	err := s.write(sink)
+	h := snapHeader{index: s.applied}
+	if ms, ok := sink.(*metaSink); ok {
+		h = ms.header
+	}
+	err := s.write(sink, h)
 	if err != nil {
 		sink.Cancel()
 		err = fmt.Errorf("persist snapshot: %w", err)
@@ -92,11 +146,15 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	return err
 }
 
-func (s *fsmSnapshot) write(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
+func (s *fsmSnapshot) write(w io.Writer, h snapHeader) error {
+	cw := &crcWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 64<<10)
 	sw := snapWriter{w: bw}
 	sw.raw([]byte(snapshotMagic))
-	sw.raw([]byte{snapshotVersion})
+	sw.raw([]byte{snapshotV2})
+	sw.uvarint(h.index)
+	sw.uvarint(h.term)
+	sw.raw(binary.LittleEndian.AppendUint32(nil, h.confSum))
 	sw.uvarint(s.applied)
 	sw.uvarint(uint64(len(s.members)))
 	for id, addr := range s.members {
@@ -112,6 +170,14 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 		sw.str(k)
 		sw.str(v)
 	}
+	if sw.err != nil {
+		return sw.err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	sw.raw([]byte(trailerMagic))
+	sw.raw(binary.LittleEndian.AppendUint32(nil, cw.crc))
 	if sw.err != nil {
 		return sw.err
 	}
@@ -131,6 +197,17 @@ func (w *snapWriter) raw(b []byte) {
 	if w.err == nil {
 		_, w.err = w.w.Write(b)
 	}
+}
+
+// crcWriter keeps the CRC32C of what goes through it.
+type crcWriter struct {
+	w   io.Writer
+	crc uint32
+}
+
+func (c *crcWriter) Write(p []byte) (int, error) {
+	c.crc = crc32.Update(c.crc, crcTable, p)
+	return c.w.Write(p)
 }
 
 func (w *snapWriter) uvarint(v uint64) {
@@ -156,8 +233,22 @@ type snapshotState struct {
 // Restore replaces the state with the snapshot read from rc.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	if f.halted.Load() {
+		return errHalted
+	}
 	st, err := readSnapshot(rc)
 	if err != nil {
+		// The state is untouched (nothing is swapped in before the
+		// whole snapshot has been read and checked), but a snapshot
+		// that cannot be read must not be replaced by an older one
+		// (raft's fallback at start), which would serve stale state.
+		if !errors.Is(err, kv.ErrDamaged) && f.onDamage != nil {
+			name := "snapshot"
+			if f.snapshotName != nil {
+				name = f.snapshotName()
+			}
+			f.onDamage(kv.Damage{File: name, Problem: "cannot restore the snapshot: " + err.Error()})
+		}
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	f.restoreState(st)
@@ -169,6 +260,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 // so a corrupt count cannot exhaust memory before the data runs out.
 const maxPrealloc = 1 << 20
 
+// readSnapshot decodes a snapshot of either version; a version 2 one is
+// checked against its trailer, and must hold no entry past its header's
+// index.
 func readSnapshot(r io.Reader) (*snapshotState, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	sr := snapReader{r: br}
@@ -176,8 +270,14 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	if sr.err != nil {
 		return nil, sr.err
 	}
-	if string(head[:len(snapshotMagic)]) != snapshotMagic || head[len(snapshotMagic)] != snapshotVersion {
+	version := head[len(snapshotMagic)]
+	if string(head[:len(snapshotMagic)]) != snapshotMagic || (version != snapshotV1 && version != snapshotV2) {
 		return nil, errors.New("not a snapshot of this format or version")
+	}
+	var h snapHeader
+	if version == snapshotV2 {
+		h.index, h.term = sr.uvarint(), sr.uvarint()
+		sr.raw(4)
 	}
 	st := &snapshotState{applied: sr.uvarint()}
 	n := sr.uvarint()
@@ -200,11 +300,46 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	if sr.err != nil {
 		return nil, sr.err
 	}
+	if version == snapshotV1 {
+		return st, nil
+	}
+	if err := sr.checkTrailer(); err != nil {
+		return nil, err
+	}
+	if st.applied > h.index {
+		return nil, fmt.Errorf("corrupt snapshot: its data is at index %d, past the %d of its header", st.applied, h.index)
+	}
 	return st, nil
 }
 
+// checkTrailer reads the trailer and the end of the stream.
+func (r *snapReader) checkTrailer() error {
+	sum := r.crc
+	t := r.raw(trailerSize)
+	if r.err != nil {
+		return r.err
+	}
+	if string(t[:len(trailerMagic)]) != trailerMagic {
+		return errors.New("corrupt snapshot: no trailer where the data ends")
+	}
+	if got := binary.LittleEndian.Uint32(t[len(trailerMagic):]); got != sum {
+		return fmt.Errorf("corrupt snapshot: the data does not match its checksum (crc32c %08x, trailer says %08x)", sum, got)
+	}
+	if _, err := r.r.ReadByte(); err != io.EOF {
+		if err == nil {
+			return errors.New("corrupt snapshot: bytes after its trailer")
+		}
+		return err
+	}
+	return nil
+}
+
+// snapReader reads a snapshot, remembering the first error and keeping
+// the CRC32C of what it read.
 type snapReader struct {
 	r   *bufio.Reader
+	crc uint32
+	one [1]byte
 	err error
 }
 
@@ -217,14 +352,25 @@ func (r *snapReader) raw(n int) []byte {
 		r.err = fmt.Errorf("truncated snapshot: %w", err)
 		return nil
 	}
+	r.crc = crc32.Update(r.crc, crcTable, b)
 	return b
+}
+
+// ReadByte makes r an io.ByteReader for binary.ReadUvarint.
+func (r *snapReader) ReadByte() (byte, error) {
+	c, err := r.r.ReadByte()
+	if err == nil {
+		r.one[0] = c
+		r.crc = crc32.Update(r.crc, crcTable, r.one[:])
+	}
+	return c, err
 }
 
 func (r *snapReader) uvarint() uint64 {
 	if r.err != nil {
 		return 0
 	}
-	v, err := binary.ReadUvarint(r.r)
+	v, err := binary.ReadUvarint(r)
 	if err != nil {
 		r.err = fmt.Errorf("truncated snapshot: %w", err)
 	}

@@ -12,10 +12,20 @@ import (
 )
 
 // Status reports this node's view of the group and its own progress.
+// In damaged mode it answers from what it knew when the damage was found,
+// with State "Damaged" and Damage set.
 func (s *Store) Status() (kv.Status, error) {
+	if d := s.dmg.d.Load(); d != nil {
+		return s.damagedStatus(d), nil
+	}
 	if err := s.checkOpen(); err != nil {
 		return kv.Status{}, err
 	}
+	return s.liveStatus()
+}
+
+// liveStatus is Status read from raft.
+func (s *Store) liveStatus() (kv.Status, error) {
 	st := kv.Status{
 		Me:           kv.Member{ID: s.cfg.ID, RaftAddr: s.layer.Addr().String(), HTTPAddr: s.cfg.HTTPAddr},
 		State:        s.raft.State().String(),

@@ -1,7 +1,8 @@
 // Package store is a key-value store replicated with Raft: an in-memory map
 // is the state machine, hashicorp/raft replicates the commands that change
 // it, raft-boltdb keeps the log and stable store on disk, and a
-// FileSnapshotStore keeps snapshots.
+// FileSnapshotStore keeps snapshots. Every command and snapshot carries a
+// checksum; a node whose data fails one stops serving and voting.
 //
 // Writes are accepted only by the leader; one call to Set or Delete is one
 // Raft entry, applied atomically. Reads come at three levels (see
@@ -11,8 +12,11 @@
 // (opening and closing), write.go, read.go, membership.go, status.go,
 // leader.go (what a node does as its leadership changes), errors.go (raft's
 // errors as kv's sentinels), command.go (the log entry's encoding), fsm.go
-// (the state machine), snapshot.go (its snapshots), verify.go (shared
-// leadership checks) and logging.go (raft's logs through slog).
+// (the state machine), snapshot.go (its snapshots), snapstore.go (the
+// snapshot store that binds them to raft's metadata), precheck.go (the
+// checks of a data directory before raft opens it), damage.go (what a node
+// does when its data fails a check), verify.go (shared leadership checks)
+// and logging.go (raft's logs through slog).
 package store
 
 import (
@@ -22,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +60,8 @@ type Store struct {
 
 	leaderChanges atomic.Uint64 // leader changes this node observed
 
+	dmg damagedState // see damage.go
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	bg        sync.WaitGroup
@@ -73,18 +80,37 @@ func New(cfg Config) (*Store, error) {
 		logger = slog.Default()
 	}
 	logger = logger.With("node", cfg.ID)
-	return &Store{
+	s := &Store{
 		cfg:    cfg,
 		logger: logger,
 		fsm:    newFSM(logger.With("component", "fsm")),
 		closed: make(chan struct{}),
-	}, nil
+		dmg:    newDamagedState(),
+	}
+	s.fsm.onDamage = s.damage
+	return s, nil
 }
 
 // Open starts Raft: it opens the log and snapshots in Dir (recovering any
 // state there), listens for Raft traffic, and bootstraps a new group if
 // Bootstrap is set and there is no state yet.
+//
+// A data directory it cannot start on gives an *OpenError; one whose data
+// fails a check opens in damaged mode (see damage.go).
 func (s *Store) Open() (err error) {
+	// A damaged file that slips past the checks of precheck.go can still
+	// fault inside bbolt's memory map or panic in raft while it is read
+	// here: both become an OpenError instead of a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.openError(s.logFile(), fmt.Sprintf("reading it failed (%v): the file is damaged", r), nil)
+		}
+		if err != nil && s.boltDB != nil {
+			s.boltDB.Close()
+			s.boltDB = nil
+		}
+	}()
 	rc, err := s.raftConfig()
 	if err != nil {
 		return err
@@ -93,17 +119,19 @@ func (s *Store) Open() (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil && s.boltDB != nil {
-			s.boltDB.Close()
-			s.boltDB = nil
-		}
-	}()
+	if s.Damaged() != nil {
+		return s.openDamaged(nil, nil)
+	}
 	trans, err := s.listen(rc.Logger)
 	if err != nil {
 		return err
 	}
 	ra, err := raft.NewRaft(rc, s.fsm, st.logs, st.stable, st.snaps, trans)
+	if s.Damaged() != nil {
+		// A snapshot failed its checks while raft restored it: stay
+		// up in damaged mode, without raft (see damage.go).
+		return s.openDamaged(ra, trans)
+	}
 	if err != nil {
 		trans.Close()
 		return fmt.Errorf("start raft: %w", err)
@@ -171,15 +199,25 @@ const boltOpenTimeout = 2 * time.Second
 func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	if s.cfg.InMem {
 		mem := raft.NewInmemStore()
-		return storage{logs: mem, stable: mem, snaps: raft.NewInmemSnapshotStore()}, nil
+		return storage{logs: mem, stable: mem, snaps: s.checkSnapshots(raft.NewInmemSnapshotStore())}, nil
 	}
 	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
 		return storage{}, fmt.Errorf("create data dir: %w", err)
+	}
+	if problem, err := checkBoltFile(s.logFile()); problem != "" || err != nil {
+		if err != nil {
+			problem = "cannot read it: " + err.Error()
+		}
+		return storage{}, s.openError(s.logFile(), problem, err)
+	}
+	if err := s.checkSnapshotDirs(); err != nil {
+		return storage{}, err
 	}
 	fss, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, s.cfg.SnapshotRetain, logger.Named("snapshot"))
 	if err != nil {
 		return storage{}, fmt.Errorf("snapshot store: %w", err)
 	}
+	snaps := s.checkSnapshots(fss)
 	// FreelistMapType keeps bbolt's free pages in a hash map instead of a
 	// sorted array that every allocation searches: each Raft round is a
 	// commit on every node, so this is on the write path. The free list is
@@ -187,7 +225,7 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	// every page to rebuild the list, which costs a restarted node with a
 	// large log much memory.
 	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(s.cfg.Dir, "raft.db"),
+		Path: s.logFile(),
 		BoltOptions: &bbolt.Options{
 			Timeout:      boltOpenTimeout,
 			FreelistType: bbolt.FreelistMapType,
@@ -199,14 +237,21 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	if err != nil {
 		return storage{}, fmt.Errorf("open raft.db in %s: %w", s.cfg.Dir, err)
 	}
+	if err := s.checkLog(bolt, bolt, fss, s.logFile()); err != nil {
+		bolt.Close()
+		return storage{}, err
+	}
 	cache, err := raft.NewLogCache(logCacheEntries, bolt)
 	if err != nil {
 		bolt.Close()
 		return storage{}, err
 	}
 	s.boltDB = bolt
-	return storage{logs: cache, stable: bolt, snaps: fss}, nil
+	return storage{logs: cache, stable: bolt, snaps: snaps}, nil
 }
+
+// logFile is the path of the log store's file.
+func (s *Store) logFile() string { return filepath.Join(s.cfg.Dir, "raft.db") }
 
 // listen opens the Raft stream layer and the transport over it.
 func (s *Store) listen(logger hclog.Logger) (*raft.NetworkTransport, error) {
@@ -253,7 +298,8 @@ func (s *Store) bootstrapIfNew(st storage) error {
 // startBackground starts the goroutines that run while the store is open;
 // Close waits for them.
 func (s *Store) startBackground() {
-	s.bg.Add(2)
+	s.bg.Add(3)
+	go s.watchDamage()
 	go s.watchLeadership()
 	go s.countLeaderChanges()
 	if s.cfg.SnapshotBytes > 0 {
@@ -287,8 +333,11 @@ func (s *Store) Close() error {
 }
 
 // checkOpen returns kv.ErrClosed once the store is closed, or before it
-// has been opened.
+// has been opened, and an error wrapping kv.ErrDamaged in damaged mode.
 func (s *Store) checkOpen() error {
+	if err := s.damagedError(); err != nil {
+		return err
+	}
 	select {
 	case <-s.closed:
 		return kv.ErrClosed
