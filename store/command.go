@@ -25,6 +25,12 @@ const (
 	OpSetMember OpType = 3
 	// OpDeleteMember forgets the HTTP address of the member with ID Key.
 	OpDeleteMember OpType = 4
+	// Types 5 and 6 are reserved for the group's identity.
+
+	// OpCheckpoint changes nothing: every replica records its state
+	// digest at the entry's index, so replicas can be compared at the
+	// same point of the log (see checkpoint.go). It has no key or value.
+	OpCheckpoint OpType = 7
 )
 
 func (t OpType) String() string {
@@ -37,8 +43,19 @@ func (t OpType) String() string {
 		return "set-member"
 	case OpDeleteMember:
 		return "delete-member"
+	case OpCheckpoint:
+		return "checkpoint"
 	}
 	return fmt.Sprintf("op(%d)", uint8(t))
+}
+
+// known reports whether t is an operation type this version applies.
+func (t OpType) known() bool {
+	switch t {
+	case OpSet, OpDelete, OpSetMember, OpDeleteMember, OpCheckpoint:
+		return true
+	}
+	return false
 }
 
 // hasValue reports whether operations of this type carry a value.
@@ -190,7 +207,7 @@ func decodeBody(b []byte) (*Command, error) {
 		w.Ops = make([]Op, 0, nops)
 		for j := 0; j < nops && d.err == nil; j++ {
 			op := Op{Type: OpType(d.byte())}
-			if op.Type < OpSet || op.Type > OpDeleteMember {
+			if !op.Type.known() {
 				d.fail(fmt.Sprintf("unknown op type %d", op.Type))
 				break
 			}

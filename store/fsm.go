@@ -44,6 +44,7 @@ type fsm struct {
 	hash    uint64            // XOR of pairHash over data; see Digest
 	applied uint64            // index of the last entry the state reflects
 	dedup   dedupTable
+	checks  checkpointRing // digests recorded at checkpoint entries
 
 	// halted is set in damaged mode: Apply, Restore and Snapshot then do
 	// nothing, so the state stays what it was before the damage.
@@ -116,6 +117,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 				continue // already applied: a resent write
 			}
 			for _, op := range w.Ops {
+				if op.Type == OpCheckpoint {
+					f.checks.add(kv.Digest{AppliedIndex: l.Index, Keys: len(f.data), Hash: f.hash})
+					continue
+				}
 				f.applyOp(op)
 			}
 		}
