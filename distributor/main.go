@@ -24,6 +24,7 @@ import (
 	"github.com/kvraft/hraftd/distributor/router"
 	"github.com/kvraft/hraftd/distributor/server"
 	"github.com/kvraft/hraftd/distributor/watch"
+	"github.com/kvraft/hraftd/internal/httpx"
 )
 
 const usageText = `distributor routes requests for a key to the shard that owns it,
@@ -160,7 +161,7 @@ func run() int {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := listen(o.addr)
 	if err != nil {
 		logger.Error("cannot listen", "addr", o.addr, "error", err)
 		return 1
@@ -196,6 +197,17 @@ func run() int {
 	rt.Close()
 	logger.Info("stopped")
 	return code
+}
+
+// listen opens the distributor's HTTP listener. httpx.Listener turns the
+// answers net/http writes by itself (a path with a bad escape such as
+// /get/100%, a malformed header) into JSON like every other answer.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return httpx.Listener(ln), nil
 }
 
 // newLogger is the logger the -log-level and -log-format flags ask for.

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"flag"
 	"io"
 	"net"
+	"net/http"
 	"reflect"
 	"testing"
 	"time"
@@ -80,5 +83,37 @@ func TestDashboardURL(t *testing.T) {
 		if got := dashboardURL(a); got != want {
 			t.Errorf("dashboardURL(%s) = %s, want %s", addr, got, want)
 		}
+	}
+}
+
+// A request net/http cannot parse never reaches a handler: the server
+// answers it itself. Through the distributor's listener that answer is
+// JSON too.
+func TestListenerAnswersUnparsableRequestsInJSON(t *testing.T) {
+	ln, err := listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET /get/100% HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	var e struct{ Error string }
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &e) != nil || e.Error == "" {
+		t.Fatalf("got %d %q %s; want a JSON 400", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }
