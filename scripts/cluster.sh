@@ -8,6 +8,7 @@
 #   scripts/cluster.sh kill NODE       SIGKILL one process (node0..node5 or distributor)
 #   scripts/cluster.sh restart NODE    stop (if running) and start one process again
 #   scripts/cluster.sh wipe            stop everything and delete its data and logs
+#   scripts/cluster.sh running         print the names of the processes that run
 #
 # Layout (the seed's):
 #   shard 0: node0 (founds the group), node1, node2  HTTP 127.0.0.1:11000-11002  Raft 12000-12002
@@ -19,8 +20,13 @@
 #                  repo root; a relative path is taken from the repo root).
 #                  Kept across runs: a restarted cluster keeps its keys.
 #   DIST_ADDR      the distributor's listen address (default 127.0.0.1:8080)
-#   NO_BUILD=1     use the binaries already in bin/
+#   HTTP_BASE      node0's HTTP port (default 11000); node N of shard S listens
+#                  on HTTP_BASE + 100*S + N, so shard 1 starts at HTTP_BASE+100
+#   RAFT_BASE      node0's Raft port (default 12000), numbered the same way
+#   BIN_DIR        where the binaries are built and run from (default bin/)
+#   NO_BUILD=1     use the binaries already in BIN_DIR
 #   START_TIMEOUT  seconds to wait for the processes and leaders (default 60)
+#   STOP_HINT      how the printed help says to stop (set by run.sh)
 
 set -euo pipefail
 
@@ -31,8 +37,15 @@ case $DATA_DIR in
 *) DATA_DIR=$ROOT/$DATA_DIR ;;
 esac
 DIST_ADDR=${DIST_ADDR:-127.0.0.1:8080}
+HTTP_BASE=${HTTP_BASE:-11000}
+RAFT_BASE=${RAFT_BASE:-12000}
 START_TIMEOUT=${START_TIMEOUT:-60}
-BIN=$ROOT/bin
+BIN=${BIN_DIR:-$ROOT/bin}
+case $BIN in
+/*) ;;
+*) BIN=$ROOT/$BIN ;;
+esac
+STOP_HINT=${STOP_HINT:-scripts/cluster.sh stop (or make stop)}
 LOGS=$DATA_DIR/logs
 PIDS=$DATA_DIR/pids
 NODES="node0 node1 node2 node3 node4 node5"
@@ -43,17 +56,58 @@ die() {
 }
 
 # node_info NAME sets SHARD, HTTP, RAFT and JOIN (empty for a shard's
-# founding node) for a node name.
+# founding node) for a node name: nodeN is node N%3 of shard N/3.
 node_info() {
 	case $1 in
-	node0) SHARD=0 HTTP=127.0.0.1:11000 RAFT=127.0.0.1:12000 JOIN= ;;
-	node1) SHARD=0 HTTP=127.0.0.1:11001 RAFT=127.0.0.1:12001 JOIN=127.0.0.1:11000 ;;
-	node2) SHARD=0 HTTP=127.0.0.1:11002 RAFT=127.0.0.1:12002 JOIN=127.0.0.1:11000 ;;
-	node3) SHARD=1 HTTP=127.0.0.1:11100 RAFT=127.0.0.1:12100 JOIN= ;;
-	node4) SHARD=1 HTTP=127.0.0.1:11101 RAFT=127.0.0.1:12101 JOIN=127.0.0.1:11100 ;;
-	node5) SHARD=1 HTTP=127.0.0.1:11102 RAFT=127.0.0.1:12102 JOIN=127.0.0.1:11100 ;;
+	node[0-5]) ;;
 	*) return 1 ;;
 	esac
+	local n=${1#node} i
+	SHARD=$((n / 3)) i=$((n % 3))
+	HTTP=127.0.0.1:$((HTTP_BASE + 100 * SHARD + i))
+	RAFT=127.0.0.1:$((RAFT_BASE + 100 * SHARD + i))
+	JOIN=
+	[ $i = 0 ] || JOIN=127.0.0.1:$((HTTP_BASE + 100 * SHARD))
+}
+
+# shard_nodes SHARD prints the shard's HTTP addresses, comma-separated, as
+# the distributor's -shard flag takes them.
+shard_nodes() {
+	local base=$((HTTP_BASE + 100 * $1))
+	echo "127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
+}
+
+# in_use HOST:PORT succeeds if something accepts connections there. An
+# empty or wildcard host is checked on 127.0.0.1.
+in_use() {
+	local host=${1%:*} port=${1##*:}
+	case $host in "" | 0.0.0.0 | "[::]") host=127.0.0.1 ;; esac
+	timeout 1 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null
+}
+
+# check_free fails, naming the address and how to choose another, if any
+# address a process that is not running yet would listen on is taken.
+check_free() {
+	local n
+	for n in $NODES distributor; do
+		[ -z "$(pid_of "$n")" ] || continue
+		if [ "$n" = distributor ]; then
+			in_use "$DIST_ADDR" && die "$DIST_ADDR (the distributor's address) is in use by another program; stop it, or choose another address, e.g. DIST_ADDR=127.0.0.1:8081 make run"
+		else
+			node_info "$n"
+			in_use "$HTTP" && die "$HTTP ($n's HTTP address) is in use by another program; stop it, or move the nodes' ports, e.g. HTTP_BASE=21000 RAFT_BASE=22000 make run"
+			in_use "$RAFT" && die "$RAFT ($n's Raft address) is in use by another program; stop it, or move the nodes' ports, e.g. HTTP_BASE=21000 RAFT_BASE=22000 make run"
+		fi
+	done
+	return 0
+}
+
+# running prints the names of the processes of this cluster that run.
+running() {
+	local n
+	for n in $NODES distributor; do
+		[ -z "$(pid_of "$n")" ] || echo "$n"
+	done
 }
 
 need_curl() {
@@ -64,7 +118,7 @@ build() {
 	[ "${NO_BUILD:-}" = 1 ] && return 0
 	command -v go >/dev/null 2>&1 || die "go is needed to build (or set NO_BUILD=1 with binaries in bin/)"
 	echo "building bin/hraftd and bin/distributor..."
-	(cd "$ROOT" && go build -o bin/hraftd . && go build -o bin/distributor ./distributor)
+	(cd "$ROOT" && go build -o "$BIN/hraftd" . && go build -o "$BIN/distributor" ./distributor)
 }
 
 # pid_of NAME prints the pid of a running process started by this script,
@@ -117,9 +171,7 @@ start_one() {
 	fi
 	if [ "$name" = distributor ]; then
 		bin=$BIN/distributor
-		args=(-addr "$DIST_ADDR"
-			-shard "127.0.0.1:11000,127.0.0.1:11001,127.0.0.1:11002"
-			-shard "127.0.0.1:11100,127.0.0.1:11101,127.0.0.1:11102")
+		args=(-addr "$DIST_ADDR" -shard "$(shard_nodes 0)" -shard "$(shard_nodes 1)")
 	else
 		node_info "$name" || die "unknown node $name (use node0..node5 or distributor)"
 		bin=$BIN/hraftd
@@ -131,6 +183,8 @@ start_one() {
 	fi
 	[ -x "$bin" ] || die "$bin is missing; run without NO_BUILD=1 to build it"
 	mkdir -p "$LOGS" "$PIDS"
+	# wait_up shows only what this start wrote, not earlier runs' lines.
+	wc -c <"$LOGS/$name.log" >"$PIDS/$name.logstart" 2>/dev/null || echo 0 >"$PIDS/$name.logstart"
 	echo "=== $(date '+%Y-%m-%d %H:%M:%S') starting $name: $bin ${args[*]}" >>"$LOGS/$name.log"
 	# Job control puts the process in its own process group, so that a
 	# Ctrl-C typed in this terminal later (e.g. to stop run.sh) does not
@@ -154,8 +208,8 @@ wait_up() {
 	fi
 	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
 		if [ -z "$(pid_of "$name")" ]; then
-			echo "$name exited; the end of its log ($LOGS/$name.log):" >&2
-			tail -n 20 "$LOGS/$name.log" >&2
+			echo "$name exited; what it logged ($LOGS/$name.log):" >&2
+			tail -c +$(($(cat "$PIDS/$name.logstart" 2>/dev/null || echo 0) + 1)) "$LOGS/$name.log" | tail -n 20 >&2
 			return 1
 		fi
 		http_get "$url" >/dev/null && return 0
@@ -207,9 +261,13 @@ print_table() {
 	else
 		printf '%-6s %-12s %-16s %-16s %-10s %s\n' - distributor "$DIST_ADDR" - down "$dpid"
 	fi
+	return 0
 }
 
 print_examples() {
+	local node1
+	node_info node1
+	node1=$HTTP
 	cat <<EOF
 
 Dashboard: http://$DIST_ADDR/   (live view of both shards; kill a leader and watch)
@@ -218,12 +276,12 @@ Try it (batman hashes to shard 0: fnv32a("batman") % 2 = 0):
   curl -s -XPOST $DIST_ADDR/set -d '{"clave":"batman","valor":"bruce"}'
   curl -s $DIST_ADDR/get/batman
   curl -s $DIST_ADDR/shard/batman
-  curl -s '127.0.0.1:11001/key/batman?level=none'     # from one node of shard 0 (a follower may lag a moment)
+  curl -s '$node1/key/batman?level=none'     # from one node of shard 0 (a follower may lag a moment)
   curl -s $DIST_ADDR/status
 Fail over:
   scripts/cluster.sh kill $(leader_of 0 || true)    # SIGKILL shard 0's leader; writes keep working
   scripts/cluster.sh restart $(leader_of 0 || true)
-Logs: $LOGS/   Data: $DATA_DIR/   Stop: scripts/cluster.sh stop
+Logs: $LOGS/   Data: $DATA_DIR/   Stop: $STOP_HINT
 EOF
 }
 
@@ -259,6 +317,7 @@ stop_procs() {
 
 cmd_start() {
 	need_curl
+	check_free
 	build
 	local n
 	for n in $NODES; do
@@ -361,6 +420,7 @@ status) cmd_status ;;
 kill) cmd_kill "${2:-}" ;;
 restart) cmd_restart "${2:-}" ;;
 wipe) cmd_wipe ;;
+running) running ;;
 *)
 	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
 	[ -n "${1:-}" ] && [ "$1" != -h ] && [ "$1" != help ] && exit 2
