@@ -5,24 +5,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/kvraft/hraftd/api"
 	httpd "github.com/kvraft/hraftd/http"
 	"github.com/kvraft/hraftd/metrics"
 	"github.com/kvraft/hraftd/store"
@@ -78,7 +72,7 @@ func parseFlags() (*options, error) {
 	fs.StringVar(&o.hadv, "hadv", "", "HTTP API address other nodes and clients use to reach this node. If not set, -haddr")
 	fs.StringVar(&o.raddr, "raddr", "localhost:12000", "Raft bind address")
 	fs.StringVar(&o.radv, "radv", "", "Raft address peers use to reach this node. If not set, -raddr")
-	fs.StringVar(&o.join, "join", "", "HTTP address of any member of the group to join, e.g. localhost:11000. Ignored, but harmless, when the data dir already holds state")
+	fs.StringVar(&o.join, "join", "", "HTTP address of a member of the group to join, e.g. localhost:11000, or several, comma-separated, tried in turn. On an empty data dir the node joins as a non-voter and becomes a voter once it has caught up; with state already in the data dir it only updates its addresses")
 	fs.BoolVar(&o.inmem, "inmem", false, "Keep the Raft log and snapshots in memory only: the node forgets everything when it stops")
 	fs.DurationVar(&o.joinTimeout, "join-timeout", 60*time.Second, "How long to keep retrying -join (the group may still be electing a leader) before giving up")
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "Largest request body accepted, in bytes (larger ones get 413)")
@@ -177,7 +171,7 @@ func run() int {
 	logger.Info("hraftd started", startedAttrs(o, svc.Addr(), st.Recovered())...)
 
 	code := 0
-	if o.join != "" && !joinGroup(ctx, logger, o, st.Recovered()) {
+	if o.join != "" && !joinGroup(ctx, logger, o, st) {
 		code = 1
 		stop()
 	}
@@ -246,29 +240,6 @@ func startedAttrs(o *options, httpListen net.Addr, recovered bool) []any {
 	return append(attrs, "data_dir", o.dataDir, "recovered", recovered)
 }
 
-// joinGroup joins the group through the member at -join and reports
-// whether the node can go on. A recovered node is already a member: its
-// join is a no-op by hraftd's rules, but refreshes its HTTP address if it
-// changed, and it runs in the background, since the group may have no
-// leader yet and start-up must not wait for one.
-func joinGroup(ctx context.Context, logger *slog.Logger, o *options, recovered bool) bool {
-	req := api.JoinRequest{ID: o.id, Addr: o.radv, HTTPAddr: o.hadv}
-	if recovered {
-		go func() {
-			if err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout); err != nil {
-				logger.Warn("rejoin after restart did not complete; continuing as a recovered member", "error", err)
-			}
-		}()
-		return true
-	}
-	err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout)
-	if err != nil && ctx.Err() == nil {
-		logger.Error("could not join the group", "join", o.join, "error", err)
-		return false
-	}
-	return true
-}
-
 // shutdown closes the HTTP service, then the store.
 func shutdown(logger *slog.Logger, svc *httpd.Service, st *store.Store) error {
 	logger.Info("shutting down")
@@ -285,60 +256,3 @@ func shutdown(logger *slog.Logger, svc *httpd.Service, st *store.Store) error {
 	return nil
 }
 
-// joinWithRetry asks the member at joinAddr to add this node, retrying with
-// backoff until it succeeds or the timeout passes: the member may not be up
-// yet, or its group may be between leaders. A 4xx answer is final.
-func joinWithRetry(ctx context.Context, logger *slog.Logger, joinAddr string, req api.JoinRequest, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	body, _ := json.Marshal(req)
-	u := joinAddr
-	if !strings.Contains(u, "://") {
-		u = "http://" + u
-	}
-	u = strings.TrimSuffix(u, "/") + "/join"
-	client := &http.Client{Timeout: 15 * time.Second}
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := postJoin(ctx, client, u, body)
-		if err == nil {
-			logger.Info("joined the group", "via", joinAddr)
-			return nil
-		}
-		var fe finalError
-		if errors.As(err, &fe) {
-			return err
-		}
-		logger.Info("join attempt failed; retrying", "attempt", attempt, "via", joinAddr, "error", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 2*time.Second)
-	}
-}
-
-// finalError is a join failure that retrying will not fix.
-type finalError struct{ error }
-
-func postJoin(ctx context.Context, client *http.Client, url string, body []byte) error {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return finalError{err}
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(hreq)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		return nil
-	case resp.StatusCode >= 400 && resp.StatusCode < 500:
-		return finalError{fmt.Errorf("join refused: %s: %s", resp.Status, bytes.TrimSpace(msg))}
-	}
-	return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
-}

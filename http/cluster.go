@@ -22,11 +22,19 @@ func (s *Service) handleJoin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.store.Join(r.Context(), req.ID, req.Addr, req.HTTPAddr); err != nil {
+	res, err := s.store.Join(r.Context(), kv.Joiner{ID: req.ID, RaftAddr: req.Addr, HTTPAddr: req.HTTPAddr,
+		Group: req.Group, Incarnation: req.Incarnation, Fresh: req.Fresh})
+	if err != nil {
 		s.forwardOrError(w, r, body, err)
 		return
 	}
-	w.WriteHeader(http.StatusOK)
+	if !res.Voter {
+		if res, err = s.admit(r.Context(), req, res); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, api.JoinResponse{Group: res.Group, Term: res.Term, CommitIndex: res.CommitIndex})
 }
 
 // decodeJoin parses and checks the body of POST /join.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -44,9 +45,9 @@ func TestJoin(t *testing.T) {
 			fs := newFake(t)
 			var got []string
 			if tc.want != nil {
-				fs.JoinFn = func(_ context.Context, id, raftAddr, httpAddr string) error {
-					got = []string{id, raftAddr, httpAddr}
-					return nil
+				fs.JoinFn = func(_ context.Context, j kv.Joiner) (kv.JoinResult, error) {
+					got = []string{j.ID, j.RaftAddr, j.HTTPAddr}
+					return kv.JoinResult{Voter: true}, nil
 				}
 			}
 			rec := serve(t, newService(t, fs), "POST", "/join", tc.body)
@@ -226,4 +227,30 @@ func TestReadyz(t *testing.T) {
 
 	readyErr = kv.ErrNoLeader
 	checkJSONError(t, serve(t, svc, "GET", "/readyz", ""), http.StatusServiceUnavailable)
+}
+
+// A request that names another group is refused before any handler runs;
+// one that names this node's group, or none, is served.
+func TestRequestForAnotherGroupIsMisdirected(t *testing.T) {
+	fs := newFake(t)
+	fs.GroupID = "g1"
+	fs.StatusFn = func() (kv.Status, error) { return kv.Status{State: "Leader", Group: "g1"}, nil }
+	svc := newService(t, fs)
+	for _, tc := range []struct {
+		group string
+		want  int
+	}{{"g2", http.StatusMisdirectedRequest}, {"g1", http.StatusOK}, {"", http.StatusOK}} {
+		req := httptest.NewRequest("GET", "/status", nil)
+		if tc.group != "" {
+			req.Header.Set(api.HeaderGroup, tc.group)
+		}
+		rec := httptest.NewRecorder()
+		svc.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("group %q: status %d, want %d: %s", tc.group, rec.Code, tc.want, rec.Body)
+		}
+		if tc.want == http.StatusMisdirectedRequest {
+			checkJSONError(t, rec, tc.want)
+		}
+	}
 }

@@ -20,6 +20,12 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		httpx.WriteError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, kv.ErrNotFound):
 		httpx.WriteError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, kv.ErrForeign):
+		httpx.WriteError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, errCatchingUp):
+		// A joiner still catching up; its join is sent again.
+		w.Header().Set("Retry-After", "1")
+		httpx.WriteError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, kv.ErrDamaged):
 		// This node will not serve until it is replaced; another can.
 		w.Header().Set("Retry-After", "1")

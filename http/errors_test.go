@@ -262,7 +262,7 @@ func TestErrorMappingOnEveryEndpoint(t *testing.T) {
 		}
 		fs.SetFn = func(context.Context, map[string]string, string) (uint64, error) { return 0, e.err }
 		fs.DeleteFn = func(context.Context, string, string) (uint64, error) { return 0, e.err }
-		fs.JoinFn = func(context.Context, string, string, string) error { return e.err }
+		fs.JoinFn = func(context.Context, kv.Joiner) (kv.JoinResult, error) { return kv.JoinResult{}, e.err }
 		fs.RemoveFn = func(context.Context, string) error { return e.err }
 		fs.StatusFn = func() (kv.Status, error) { return kv.Status{}, e.err }
 		svc := newService(t, fs)

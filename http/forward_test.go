@@ -57,7 +57,7 @@ func followerOf(t *testing.T, leaderHTTP string) *fakeStore {
 	}
 	fs.SetFn = func(context.Context, map[string]string, string) (uint64, error) { return 0, notLeader }
 	fs.DeleteFn = func(context.Context, string, string) (uint64, error) { return 0, notLeader }
-	fs.JoinFn = func(context.Context, string, string, string) error { return notLeader }
+	fs.JoinFn = func(context.Context, kv.Joiner) (kv.JoinResult, error) { return kv.JoinResult{}, notLeader }
 	fs.RemoveFn = func(context.Context, string) error { return notLeader }
 	fs.LeaderHTTPFn = func() (string, string) { return "node0", leaderHTTP }
 	return fs

@@ -28,7 +28,9 @@ type fakeStore struct {
 	GetManyFn    func(ctx context.Context, keys []string, level kv.ReadLevel) (map[string]string, uint64, error)
 	SetFn        func(ctx context.Context, pairs map[string]string, writeID string) (uint64, error)
 	DeleteFn     func(ctx context.Context, key, writeID string) (uint64, error)
-	JoinFn       func(ctx context.Context, id, raftAddr, httpAddr string) error
+	JoinFn       func(ctx context.Context, j kv.Joiner) (kv.JoinResult, error)
+	PromoteFn    func(ctx context.Context, id string) error
+	GroupID      string
 	RemoveFn     func(ctx context.Context, id string) error
 	StatusFn     func() (kv.Status, error)
 	ReadyFn      func() error
@@ -66,11 +68,20 @@ func (f *fakeStore) Delete(ctx context.Context, key, writeID string) (uint64, er
 	return f.DeleteFn(ctx, key, writeID)
 }
 
-func (f *fakeStore) Join(ctx context.Context, id, raftAddr, httpAddr string) error {
+func (f *fakeStore) Join(ctx context.Context, j kv.Joiner) (kv.JoinResult, error) {
 	if f.JoinFn == nil {
 		panic("fakeStore: unexpected call to Join")
 	}
-	return f.JoinFn(ctx, id, raftAddr, httpAddr)
+	return f.JoinFn(ctx, j)
+}
+
+func (f *fakeStore) Group() string { return f.GroupID }
+
+func (f *fakeStore) Promote(ctx context.Context, id string) error {
+	if f.PromoteFn == nil {
+		panic("fakeStore: unexpected call to Promote")
+	}
+	return f.PromoteFn(ctx, id)
 }
 
 func (f *fakeStore) Remove(ctx context.Context, id string) error {
@@ -122,9 +133,13 @@ func newFake(t *testing.T) *fakeStore {
 			t.Error("unexpected call to Delete")
 			return 0, errors.New("unexpected Delete")
 		},
-		JoinFn: func(context.Context, string, string, string) error {
+		JoinFn: func(context.Context, kv.Joiner) (kv.JoinResult, error) {
 			t.Error("unexpected call to Join")
-			return errors.New("unexpected Join")
+			return kv.JoinResult{}, errors.New("unexpected Join")
+		},
+		PromoteFn: func(context.Context, string) error {
+			t.Error("unexpected call to Promote")
+			return errors.New("unexpected Promote")
 		},
 		RemoveFn: func(context.Context, string) error {
 			t.Error("unexpected call to Remove")

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/internal/cleanpath"
 	"github.com/kvraft/hraftd/internal/httpx"
 	"github.com/kvraft/hraftd/kv"
@@ -41,8 +42,13 @@ type Store interface {
 	Set(ctx context.Context, pairs map[string]string, writeID string) (index uint64, err error)
 	// Delete removes a key.
 	Delete(ctx context.Context, key, writeID string) (index uint64, err error)
-	// Join adds a member, or does nothing if it is already one.
-	Join(ctx context.Context, id, raftAddr, httpAddr string) error
+	// Join takes a node into the group, as a non-voter if it is new or
+	// lost its data, or does nothing if it is already a member.
+	Join(ctx context.Context, j kv.Joiner) (kv.JoinResult, error)
+	// Promote makes a non-voter that has caught up a voter.
+	Promote(ctx context.Context, id string) error
+	// Group is the ID of this node's Raft group, "" until known.
+	Group() string
 	// Remove removes a member.
 	Remove(ctx context.Context, id string) error
 	// Status reports the node's view of its group.
@@ -225,6 +231,14 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if msg := cleanpath.Refusal(escaped); msg != "" {
 		httpx.WriteError(w, http.StatusBadRequest, msg)
 		return
+	}
+	// A client that names the group it means (the distributor does) is
+	// refused by a node of another group, before anything is applied.
+	if g := r.Header.Get(api.HeaderGroup); g != "" {
+		if mine := s.store.Group(); mine != "" && mine != g {
+			httpx.WriteError(w, http.StatusMisdirectedRequest, fmt.Sprintf("this node belongs to group %s, not to group %s that the request names", mine, g))
+			return
+		}
 	}
 	// A GET without a query string, or with exactly ?level=none, is a
 	// level=none read: a map lookup that never blocks and is never

@@ -12,7 +12,9 @@
 //
 // To know who is on the other end of an accepted connection (the remote's
 // port is ephemeral), the dialer first sends a short preamble with its own
-// advertised Raft address.
+// advertised Raft address and its group's ID, and the acceptor answers
+// whether it takes the connection: a node never lets a node of another
+// group reach its raft (see group.go).
 package raftnet
 
 import (
@@ -32,7 +34,7 @@ import (
 
 // preambleMagic starts every connection, so that a stray client (a browser
 // pointed at the Raft port, say) is told apart and dropped at once.
-const preambleMagic = "HRN1"
+const preambleMagic = "HRN2"
 
 // maxAddrLen bounds the address in a preamble.
 const maxAddrLen = 255
@@ -56,6 +58,8 @@ type Layer struct {
 	mu      sync.Mutex
 	blocked map[string]bool      // peer Raft address -> cut off
 	conns   map[*peerConn]string // live connections -> peer address
+
+	groups groupCheck // see group.go
 }
 
 var _ raft.StreamLayer = (*Layer)(nil)
@@ -119,12 +123,16 @@ func (l *Layer) acceptLoop() {
 func (l *Layer) handshake(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	br := bufio.NewReader(c)
-	peer, err := readPreamble(br)
+	peer, group, err := readPreamble(br)
 	if err != nil {
 		c.Close()
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
+	if !l.answer(c, peer, group) {
+		c.Close()
+		return
+	}
 	pc, ok := l.track(&peerConn{Conn: c, r: br}, peer)
 	if !ok {
 		c.Close()
@@ -137,21 +145,38 @@ func (l *Layer) handshake(c net.Conn) {
 	}
 }
 
-// readPreamble reads the magic and the dialer's advertised Raft address.
-func readPreamble(r *bufio.Reader) (string, error) {
+// readPreamble reads the magic, the dialer's advertised Raft address and
+// its group ("" if it does not know it yet).
+func readPreamble(r *bufio.Reader) (peer, group string, err error) {
 	magic := make([]byte, len(preambleMagic))
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != preambleMagic {
-		return "", errors.New("raftnet: bad preamble")
+		return "", "", errors.New("raftnet: bad preamble")
 	}
+	if peer, err = readShortString(r); err != nil {
+		return "", "", err
+	}
+	group, err = readShortString(r)
+	return peer, group, err
+}
+
+// readShortString reads a uvarint length and that many bytes, at most
+// maxAddrLen.
+func readShortString(r *bufio.Reader) (string, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil || n > maxAddrLen {
-		return "", errors.New("raftnet: bad preamble address")
+		return "", errors.New("raftnet: bad preamble field")
 	}
-	addr := make([]byte, n)
-	if _, err := io.ReadFull(r, addr); err != nil {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
 		return "", err
 	}
-	return string(addr), nil
+	return string(b), nil
+}
+
+// appendShortString appends what readShortString reads.
+func appendShortString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }
 
 // Accept waits for the next connection from a peer that is not blocked.
@@ -174,16 +199,20 @@ func (l *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Con
 	if err != nil {
 		return nil, err
 	}
-	adv := l.advertise.String()
-	pre := append([]byte(preambleMagic), binary.AppendUvarint(nil, uint64(len(adv)))...)
-	pre = append(pre, adv...)
-	_ = c.SetWriteDeadline(time.Now().Add(timeout))
+	pre := appendShortString([]byte(preambleMagic), l.advertise.String())
+	pre = appendShortString(pre, l.Group())
+	_ = c.SetDeadline(time.Now().Add(timeout))
 	if _, err := c.Write(pre); err != nil {
 		c.Close()
 		return nil, err
 	}
-	_ = c.SetWriteDeadline(time.Time{})
-	pc, ok := l.track(&peerConn{Conn: c}, peer)
+	br := bufio.NewReader(c)
+	if err := l.readAnswer(br, peer); err != nil {
+		c.Close()
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{})
+	pc, ok := l.track(&peerConn{Conn: c, r: br}, peer)
 	if !ok {
 		c.Close()
 		return nil, fmt.Errorf("dial %s: %w", peer, ErrBlocked)

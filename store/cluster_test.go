@@ -71,15 +71,46 @@ func startCluster(t *testing.T, n int) []*testNode {
 	waitForLeader(t, nodes)
 	for i := 1; i < n; i++ {
 		nd := startNode(t, fmt.Sprintf("node%d", i), t.TempDir(), freeAddr(t), false)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := nodes[0].Join(ctx, nd.ID(), nd.raftAddr, nd.cfg.HTTPAddr)
-		cancel()
-		if err != nil {
-			t.Fatalf("join %s: %v", nd.ID(), err)
-		}
+		admit(t, nodes[0], nd)
 		nodes = append(nodes, nd)
 	}
 	return nodes
+}
+
+// joiner is what n sends when it joins.
+func joiner(n *testNode) kv.Joiner {
+	return kv.Joiner{ID: n.ID(), RaftAddr: n.raftAddr, HTTPAddr: n.cfg.HTTPAddr,
+		Group: n.Group(), Incarnation: n.Incarnation(), Fresh: !n.Recovered()}
+}
+
+// admit does what a join through the HTTP API does: leader takes nd in,
+// and promotes it to voter once it has caught up.
+func admit(t *testing.T, leader, nd *testNode) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := leader.Join(ctx, joiner(nd))
+	if err != nil {
+		t.Fatalf("join %s: %v", nd.ID(), err)
+	}
+	if res.Voter {
+		return
+	}
+	poll(t, 10*time.Second, nd.ID()+" to catch up", func() error {
+		if got := nd.fsm.appliedIndex(); got < res.CommitIndex {
+			return fmt.Errorf("applied %d of %d", got, res.CommitIndex)
+		}
+		return nil
+	})
+	if err := leader.Promote(ctx, nd.ID()); err != nil {
+		t.Fatalf("promote %s: %v", nd.ID(), err)
+	}
+	poll(t, 10*time.Second, nd.ID()+" to be admitted", func() error {
+		if !nd.Admitted() {
+			return errors.New("not admitted yet")
+		}
+		return nil
+	})
 }
 
 // poll calls cond until it returns nil or the deadline passes.
@@ -253,15 +284,17 @@ func TestJoinRules(t *testing.T) {
 		other = nodes[0]
 	}
 	last := leader.raft.LastIndex()
-	// Same ID and address: a no-op.
-	if err := leader.Join(ctx, other.ID(), other.raftAddr, other.cfg.HTTPAddr); err != nil {
-		t.Fatal(err)
+	// Same ID, incarnation and address: a no-op.
+	if res, err := leader.Join(ctx, joiner(other)); err != nil || !res.Voter {
+		t.Fatalf("Join = %+v, %v; want a voter and no error", res, err)
 	}
 	if got := leader.raft.LastIndex(); got != last {
 		t.Errorf("a join by an existing member changed the log: %d -> %d", last, got)
 	}
 	// Same ID, new HTTP address: recorded.
-	if err := leader.Join(ctx, other.ID(), other.raftAddr, "moved:81"); err != nil {
+	moved := joiner(other)
+	moved.HTTPAddr = "moved:81"
+	if _, err := leader.Join(ctx, moved); err != nil {
 		t.Fatal(err)
 	}
 	st, err := leader.Status()
@@ -292,7 +325,7 @@ func TestJoinRules(t *testing.T) {
 		t.Errorf("after Remove, members = %+v", st.Members)
 	}
 	for _, bad := range [][2]string{{"", "x:1"}, {"id", ""}} {
-		if err := leader.Join(ctx, bad[0], bad[1], ""); !errors.Is(err, kv.ErrInvalid) {
+		if _, err := leader.Join(ctx, kv.Joiner{ID: bad[0], RaftAddr: bad[1]}); !errors.Is(err, kv.ErrInvalid) {
 			t.Errorf("Join(%q, %q) = %v, want ErrInvalid", bad[0], bad[1], err)
 		}
 	}

@@ -25,7 +25,12 @@ const (
 	OpSetMember OpType = 3
 	// OpDeleteMember forgets the HTTP address of the member with ID Key.
 	OpDeleteMember OpType = 4
-	// Types 5 and 6 are reserved for the group's identity.
+	// OpSetGroup records the group's ID (Value), once, when the group is
+	// founded (see identity.go).
+	OpSetGroup OpType = 5
+	// OpSetIncarnation records that the member whose Raft ID is Key is in
+	// its incarnation Value: the data directory the leader took in.
+	OpSetIncarnation OpType = 6
 
 	// OpCheckpoint changes nothing: every replica records its state
 	// digest at the entry's index, so replicas can be compared at the
@@ -43,6 +48,10 @@ func (t OpType) String() string {
 		return "set-member"
 	case OpDeleteMember:
 		return "delete-member"
+	case OpSetGroup:
+		return "set-group"
+	case OpSetIncarnation:
+		return "set-incarnation"
 	case OpCheckpoint:
 		return "checkpoint"
 	}
@@ -52,14 +61,16 @@ func (t OpType) String() string {
 // known reports whether t is an operation type this version applies.
 func (t OpType) known() bool {
 	switch t {
-	case OpSet, OpDelete, OpSetMember, OpDeleteMember, OpCheckpoint:
+	case OpSet, OpDelete, OpSetMember, OpDeleteMember, OpSetGroup, OpSetIncarnation, OpCheckpoint:
 		return true
 	}
 	return false
 }
 
 // hasValue reports whether operations of this type carry a value.
-func (t OpType) hasValue() bool { return t == OpSet || t == OpSetMember }
+func (t OpType) hasValue() bool {
+	return t == OpSet || t == OpSetMember || t == OpSetGroup || t == OpSetIncarnation
+}
 
 // Op is one change to the state machine.
 type Op struct {

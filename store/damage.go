@@ -102,6 +102,7 @@ func (s *Store) damagedStatus(d *kv.Damage) kv.Status {
 		st.AppliedIndex = st.Digest.AppliedIndex
 	}
 	st.State = stateDamaged
+	st.Group, st.Incarnation = s.Group(), s.Incarnation()
 	st.Leader = kv.Member{}
 	st.LastContact = 0
 	st.Admitted = true

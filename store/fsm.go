@@ -41,6 +41,8 @@ type fsm struct {
 	mu      sync.RWMutex
 	data    map[string]string
 	members map[string]string // Raft server ID -> HTTP API address
+	group   string            // the group's ID; see identity.go
+	incs    map[string]string // Raft server ID -> incarnation
 	hash    uint64            // XOR of pairHash over data; see Digest
 	applied uint64            // index of the last entry the state reflects
 	dedup   dedupTable
@@ -73,6 +75,7 @@ func newFSM(logger *slog.Logger) *fsm {
 		logger:  logger,
 		data:    make(map[string]string),
 		members: make(map[string]string),
+		incs:    make(map[string]string),
 		dedup:   newDedupTable(dedupCapacity),
 		waiters: make(map[chan struct{}]uint64),
 	}
@@ -157,6 +160,15 @@ func (f *fsm) applyOp(op Op) {
 		f.members[op.Key] = op.Value
 	case OpDeleteMember:
 		delete(f.members, op.Key)
+		delete(f.incs, op.Key)
+	case OpSetGroup:
+		if f.group == "" {
+			f.group = op.Value
+		} else if f.group != op.Value {
+			f.logger.Error("ignoring a second group ID", "group", f.group, "other", op.Value)
+		}
+	case OpSetIncarnation:
+		f.incs[op.Key] = op.Value
 	}
 }
 
@@ -211,6 +223,14 @@ func (f *fsm) appliedIndex() uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.applied
+}
+
+// identity returns the group's ID and the incarnation recorded for the
+// member with this ID ("" for either if none is).
+func (f *fsm) identity(id string) (group, incarnation string) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.group, f.incs[id]
 }
 
 func (f *fsm) digest() kv.Digest {
@@ -293,6 +313,8 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		applied: f.applied,
 		data:    maps.Clone(f.data),
 		members: maps.Clone(f.members),
+		group:   f.group,
+		incs:    maps.Clone(f.incs),
 		dedup:   f.dedup.ids(),
 	}, nil
 }
@@ -310,6 +332,7 @@ func (f *fsm) restoreState(s *snapshotState) {
 	}
 	f.mu.Lock()
 	f.data, f.members, f.hash, f.dedup = s.data, s.members, h, dd
+	f.group, f.incs = s.group, s.incs
 	f.applied = max(f.applied, s.applied)
 	idx := f.applied
 	f.mu.Unlock()

@@ -49,6 +49,7 @@ func (s *Store) ensureTermCommitted(ctx context.Context) error {
 	if s.cfg.HTTPAddr != "" && s.fsm.member(s.cfg.ID) != s.cfg.HTTPAddr {
 		w.Ops = append(w.Ops, Op{Type: OpSetMember, Key: s.cfg.ID, Value: s.cfg.HTTPAddr})
 	}
+	w.Ops = append(w.Ops, s.identityOps()...)
 	if _, err := s.apply(ctx, &Command{Writes: []Write{w}}); err != nil {
 		return err
 	}
@@ -58,6 +59,25 @@ func (s *Store) ensureTermCommitted(ctx context.Context) error {
 		s.committedTerm.Store(term)
 	}
 	return nil
+}
+
+// identityOps are what a leader adds to its first entry of a term so that
+// the log names the group and this node's incarnation: a group founded
+// before group IDs existed gets one here, from its first leader.
+func (s *Store) identityOps() []Op {
+	var ops []Op
+	group, inc := s.fsm.identity(s.cfg.ID)
+	if group == "" {
+		mine := s.Group()
+		if mine == "" {
+			mine = newID(16)
+		}
+		ops = append(ops, Op{Type: OpSetGroup, Value: mine})
+	}
+	if me := s.Incarnation(); inc != me {
+		ops = append(ops, Op{Type: OpSetIncarnation, Key: s.cfg.ID, Value: me})
+	}
+	return ops
 }
 
 // countLeaderChanges counts every change of leader this node observes

@@ -17,12 +17,13 @@ import (
 // Snapshot format. The state is streamed record by record through a
 // buffered writer rather than marshalled into one JSON document first (as
 // hraftd does), so writing or reading a snapshot of a million keys never
-// holds a second full copy of the data in memory. Version 2:
+// holds a second full copy of the data in memory. Version 3:
 //
-//	magic "HKVS", version byte 2
+//	magic "HKVS", version byte 3
 //	uvarint index, uvarint term, u32 configuration sum   header (see snapstore.go)
 //	uvarint applied index
 //	uvarint n, n × (string id, string http address)    members
+//	string group, uvarint n, n × (string id, string incarnation)   identity
 //	uvarint n, n × string                               recent write IDs, oldest first
 //	uvarint n, n × (string key, string value)           data
 //	"HKVE", u32 crc32c of every byte before "HKVE"      trailer
@@ -31,12 +32,14 @@ import (
 // header binds the data to the index, term and configuration raft keeps in
 // meta.json; the trailer catches damage anywhere in the data, whoever reads
 // it (raft's own CRC64 is checked only when the snapshot store opens the
-// file, not by a follower receiving it). Version 1 (older hraftd) has
-// neither header nor trailer, and is still read.
+// file, not by a follower receiving it). Version 2 is version 3 without
+// the identity section; version 1 (older hraftd) has neither header nor
+// trailer, nor identity. Both are still read.
 const (
 	snapshotMagic = "HKVS"
 	snapshotV1    = 1
 	snapshotV2    = 2
+	snapshotV3    = 3
 	trailerMagic  = "HKVE"
 	trailerSize   = len(trailerMagic) + 4
 )
@@ -57,7 +60,7 @@ func readSnapHeader(r interface {
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return h, fmt.Errorf("truncated snapshot: %w", err)
 	}
-	if string(head[:len(snapshotMagic)]) != snapshotMagic || head[len(snapshotMagic)] != snapshotV2 {
+	if v := head[len(snapshotMagic)]; string(head[:len(snapshotMagic)]) != snapshotMagic || (v != snapshotV2 && v != snapshotV3) {
 		return h, errors.New("not a snapshot of this format or version")
 	}
 	var err error
@@ -114,6 +117,8 @@ type fsmSnapshot struct {
 	applied uint64
 	data    map[string]string
 	members map[string]string
+	group   string
+	incs    map[string]string
 	dedup   []string
 }
 
@@ -151,7 +156,7 @@ func (s *fsmSnapshot) write(w io.Writer, h snapHeader) error {
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	sw := snapWriter{w: bw}
 	sw.raw([]byte(snapshotMagic))
-	sw.raw([]byte{snapshotV2})
+	sw.raw([]byte{snapshotV3})
 	sw.uvarint(h.index)
 	sw.uvarint(h.term)
 	sw.raw(binary.LittleEndian.AppendUint32(nil, h.confSum))
@@ -160,6 +165,12 @@ func (s *fsmSnapshot) write(w io.Writer, h snapHeader) error {
 	for id, addr := range s.members {
 		sw.str(id)
 		sw.str(addr)
+	}
+	sw.str(s.group)
+	sw.uvarint(uint64(len(s.incs)))
+	for id, inc := range s.incs {
+		sw.str(id)
+		sw.str(inc)
 	}
 	sw.uvarint(uint64(len(s.dedup)))
 	for _, id := range s.dedup {
@@ -227,6 +238,8 @@ type snapshotState struct {
 	applied uint64
 	data    map[string]string
 	members map[string]string
+	group   string
+	incs    map[string]string
 	dedup   []string
 }
 
@@ -271,11 +284,11 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 		return nil, sr.err
 	}
 	version := head[len(snapshotMagic)]
-	if string(head[:len(snapshotMagic)]) != snapshotMagic || (version != snapshotV1 && version != snapshotV2) {
+	if string(head[:len(snapshotMagic)]) != snapshotMagic || version < snapshotV1 || version > snapshotV3 {
 		return nil, errors.New("not a snapshot of this format or version")
 	}
 	var h snapHeader
-	if version == snapshotV2 {
+	if version >= snapshotV2 {
 		h.index, h.term = sr.uvarint(), sr.uvarint()
 		sr.raw(4)
 	}
@@ -285,6 +298,15 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	for i := uint64(0); i < n && sr.err == nil; i++ {
 		id := sr.str()
 		st.members[id] = sr.str()
+	}
+	st.incs = make(map[string]string)
+	if version >= snapshotV3 {
+		st.group = sr.str()
+		n = sr.uvarint()
+		for i := uint64(0); i < n && sr.err == nil; i++ {
+			id := sr.str()
+			st.incs[id] = sr.str()
+		}
 	}
 	n = sr.uvarint()
 	st.dedup = make([]string, 0, min(n, maxPrealloc))

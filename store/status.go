@@ -33,9 +33,9 @@ func (s *Store) liveStatus() (kv.Status, error) {
 		LastLogIndex: s.raft.LastIndex(),
 		CommitIndex:  s.raft.CommitIndex(),
 		Digest:       s.fsm.digest(),
-		// Every member is admitted until incarnations are tracked.
-		Admitted: true,
 	}
+	id := s.ident.get()
+	st.Group, st.Incarnation, st.Admitted = id.Group, id.Incarnation, id.Admitted
 	st.AppliedIndex = st.Digest.AppliedIndex
 	if st.State != raft.Leader.String() {
 		if lc := s.raft.LastContact(); !lc.IsZero() {
@@ -67,6 +67,9 @@ func (s *Store) liveStatus() (kv.Status, error) {
 func (s *Store) Ready() error {
 	if err := s.checkOpen(); err != nil {
 		return err
+	}
+	if !s.Admitted() {
+		return errors.New("not admitted yet: this node started on an empty data directory and is a non-voter until it has caught up and its group has made it a voter")
 	}
 	if _, lid := s.raft.LeaderWithID(); lid == "" {
 		return kv.ErrNoLeader

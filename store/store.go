@@ -62,6 +62,8 @@ type Store struct {
 
 	dmg damagedState // see damage.go
 
+	ident identityState // see identity.go
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	bg        sync.WaitGroup
@@ -122,11 +124,19 @@ func (s *Store) Open() (err error) {
 	if s.Damaged() != nil {
 		return s.openDamaged(nil, nil)
 	}
+	has, err := raft.HasExistingState(st.logs, st.stable, st.snaps)
+	if err != nil {
+		return fmt.Errorf("check existing state: %w", err)
+	}
+	s.recovered = has
+	if err := s.loadIdentity(has); err != nil {
+		return err
+	}
 	trans, err := s.listen(rc.Logger)
 	if err != nil {
 		return err
 	}
-	ra, err := raft.NewRaft(rc, s.fsm, st.logs, st.stable, st.snaps, trans)
+	ra, err := raft.NewRaft(rc, s.fsm, st.logs, st.stable, st.snaps, gate(trans, s.cfg.ID, s.Admitted, s.closed))
 	if s.Damaged() != nil {
 		// A snapshot failed its checks while raft restored it: stay
 		// up in damaged mode, without raft (see damage.go).
@@ -138,7 +148,7 @@ func (s *Store) Open() (err error) {
 	}
 	s.raft = ra
 	s.verifier = newLeaderVerifier(ra)
-	if err := s.bootstrapIfNew(st); err != nil {
+	if err := s.bootstrapIfNew(); err != nil {
 		return errors.Join(err, ra.Shutdown().Error())
 	}
 	s.startBackground()
@@ -260,6 +270,8 @@ func (s *Store) listen(logger hclog.Logger) (*raft.NetworkTransport, error) {
 		return nil, err
 	}
 	s.layer = layer
+	layer.SetLogger(s.logger.With("component", "raftnet"))
+	layer.SetGroup(s.Group())
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: 3,
@@ -268,22 +280,23 @@ func (s *Store) listen(logger hclog.Logger) (*raft.NetworkTransport, error) {
 	}), nil
 }
 
-// bootstrapIfNew records whether st holds state from an earlier run and,
-// if it holds none and Config.Bootstrap is set, founds a one-member group.
-func (s *Store) bootstrapIfNew(st storage) error {
-	has, err := raft.HasExistingState(st.logs, st.stable, st.snaps)
-	if err != nil {
-		return fmt.Errorf("check existing state: %w", err)
-	}
-	s.recovered = has
+// bootstrapIfNew founds a one-member group with a new group ID if
+// Config.Bootstrap is set and Open found no state.
+func (s *Store) bootstrapIfNew() error {
 	if !s.cfg.Bootstrap {
 		return nil
 	}
-	if has {
+	if s.recovered {
 		s.logger.Info("existing state found, not bootstrapping")
 		return nil
 	}
-	s.logger.Info("bootstrapping a new group", "raft", s.layer.Addr().String())
+	group := newID(16)
+	if err := s.ident.update(func(id *identity) { id.Group, id.Admitted = group, true }); err != nil {
+		return err
+	}
+	s.layer.SetGroup(group)
+	s.logger.Warn("founding a new group on an empty data directory; if this node was a member of a group before and lost its data, stop it now, delete the directory and start it with -join <a member's HTTP address>: the old members will refuse this new group",
+		"group", group, "raft", s.layer.Addr().String())
 	f := s.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 		Suffrage: raft.Voter,
 		ID:       raft.ServerID(s.cfg.ID),
@@ -298,7 +311,8 @@ func (s *Store) bootstrapIfNew(st storage) error {
 // startBackground starts the goroutines that run while the store is open;
 // Close waits for them.
 func (s *Store) startBackground() {
-	s.bg.Add(3)
+	s.bg.Add(4)
+	go s.watchIdentity()
 	go s.watchDamage()
 	go s.watchLeadership()
 	go s.countLeaderChanges()

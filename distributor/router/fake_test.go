@@ -54,6 +54,9 @@ type fakeNode struct {
 	hook func(w http.ResponseWriter, r *http.Request) bool
 
 	writes atomic.Int64 // POST and DELETE /key requests received
+
+	// group is the Raft group the node reports (guarded by g.mu).
+	group string
 }
 
 // newFakeGroup starts n fake nodes, named prefix0..prefixN-1, on free
@@ -176,7 +179,7 @@ func (n *fakeNode) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	g := n.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	st := api.Status{Me: n.server(n.self()), Followers: []api.Server{}, State: "Follower", Term: g.term}
+	st := api.Status{Me: n.server(n.self()), Followers: []api.Server{}, State: "Follower", Term: g.term, Group: n.group}
 	if n.view >= 0 {
 		st.Leader = n.server(n.view)
 		if n.view == n.self() {

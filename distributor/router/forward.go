@@ -111,7 +111,7 @@ func (f *forwarding) try(ctx context.Context, n *node) (*reply, error) {
 		f.r.stats.retries.Add(1)
 	}
 	f.sent++
-	rep, err := f.r.send(ctx, n, f.req)
+	rep, err := f.r.send(ctx, f.sh, n, f.req)
 	f.next = n
 	switch {
 	case err != nil:
@@ -120,6 +120,8 @@ func (f *forwarding) try(ctx context.Context, n *node) (*reply, error) {
 		return rep, nil
 	case rep.status == http.StatusTemporaryRedirect || rep.status == http.StatusPermanentRedirect:
 		f.redirected(n, rep)
+	case rep.status == http.StatusMisdirectedRequest:
+		f.misdirected(n, rep)
 	case rep.status == http.StatusServiceUnavailable || rep.status == http.StatusGatewayTimeout ||
 		rep.status == http.StatusBadGateway:
 		f.unavailable(n, rep)
@@ -146,7 +148,7 @@ func (f *forwarding) callFailed(n *node, err error) {
 func (f *forwarding) redirected(n *node, rep *reply) {
 	f.r.stats.redirects.Add(1)
 	f.lastErr, f.lastTimedOut = fmt.Errorf("%s is not the leader (answered %d)", n.addr, rep.status), false
-	if t := f.sh.byLocation(rep.header.Get("Location")); t != nil && t != n {
+	if t := f.sh.byLocation(rep.header.Get("Location")); t != nil && t != n && !t.isForeign() {
 		f.r.setLeader(f.sh, t, 0, "redirect")
 		f.next = t
 	}
@@ -163,6 +165,16 @@ func (f *forwarding) unavailable(n *node, rep *reply) {
 		f.maybeApplied = true
 	}
 	n.setProblem(fmt.Sprintf("answered %d: %s", rep.status, msg), false)
+}
+
+// misdirected records a 421 from n: n belongs to another group than the
+// one the request named, so it applied nothing; it gets no more requests.
+func (f *forwarding) misdirected(n *node, rep *reply) {
+	msg := errorMessage(rep.body)
+	f.lastErr, f.lastTimedOut = fmt.Errorf("%s answered %d: %s", n.addr, rep.status, msg), false
+	n.markForeign(msg)
+	f.sh.demote(n)
+	f.r.logger.Warn("a node refused a request for the shard's group; it gets no more requests", "shard", f.sh.index, "node", n.addr, "error", msg)
 }
 
 // retryAtOnce reports whether to retry without pausing after a failed

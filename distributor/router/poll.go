@@ -95,10 +95,15 @@ func (r *Router) pollShard(sh *shard) {
 	}
 	wg.Wait()
 	r.noteReachability(sh, answers)
+	if !r.pinGroup(sh, answers) {
+		r.logger.Warn("the shard's nodes report different groups and none has a majority yet; no leader until one has", "shard", sh.index)
+		r.setLeader(sh, nil, 0, "poll")
+		return
+	}
 	var best *pollAnswer
 	for i := range answers {
 		a := &answers[i]
-		if a.ok && a.st.Me.ID != "" && a.st.Me.ID == a.st.Leader.ID && (best == nil || a.st.Term > best.st.Term) {
+		if a.ok && !a.n.isForeign() && a.st.Me.ID != "" && a.st.Me.ID == a.st.Leader.ID && (best == nil || a.st.Term > best.st.Term) {
 			best = a
 		}
 	}

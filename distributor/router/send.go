@@ -18,8 +18,10 @@ import (
 	"github.com/kvraft/hraftd/api"
 )
 
-// send makes one call to one node, bounded by the attempt timeout.
-func (r *Router) send(ctx context.Context, n *node, req *request) (*reply, error) {
+// send makes one call to one node of sh, bounded by the attempt timeout.
+// Once sh's group is pinned, the call names it (X-Raft-Group), and a node
+// of another group refuses it with a 421 rather than apply it.
+func (r *Router) send(ctx context.Context, sh *shard, n *node, req *request) (*reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.AttemptTimeout)
 	defer cancel()
 	// ?redirect asks a follower for a 307 naming the leader instead of
@@ -44,6 +46,9 @@ func (r *Router) send(ctx context.Context, n *node, req *request) (*reply, error
 	}
 	if req.writeID != "" {
 		hreq.Header.Set(api.HeaderWriteID, req.writeID)
+	}
+	if g := sh.group.get(); g != "" {
+		hreq.Header.Set(api.HeaderGroup, g)
 	}
 	// net/http silently resends a request that carries an Idempotency-Key
 	// on a fresh connection when a reused one breaks. If the first copy

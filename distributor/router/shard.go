@@ -20,6 +20,8 @@ type shard struct {
 	refreshing   chan struct{} // closed when the running poll round ends
 	next         int           // round-robin cursor for reads any node may serve
 	silentRounds int           // poll rounds in a row in which no node answered
+
+	group groupPin // see group.go
 }
 
 // pick returns the node to send a request to: the leader, or for a read any
@@ -35,13 +37,18 @@ func (sh *shard) pick(anyNode bool) *node {
 	for range sh.nodes {
 		n := sh.nodes[sh.next%len(sh.nodes)]
 		sh.next++
-		if n.isReachable() {
+		if n.isReachable() && !n.isForeign() {
 			return n
 		}
 	}
-	n := sh.nodes[sh.next%len(sh.nodes)]
-	sh.next++
-	return n
+	for range sh.nodes {
+		n := sh.nodes[sh.next%len(sh.nodes)]
+		sh.next++
+		if !n.isForeign() {
+			return n
+		}
+	}
+	return nil
 }
 
 // demote forgets n as the leader after a failed call to it.
@@ -83,6 +90,9 @@ type node struct {
 	// healthy, though not a node to send a write to, so the status views
 	// show no problem for it (problem still says why, for errors).
 	follows bool
+	// foreign is true while the node belongs to another group than its
+	// shard's (see group.go): it gets no requests.
+	foreign bool
 }
 
 // update records the outcome of a /status poll.
@@ -176,6 +186,8 @@ func (n *node) snapshot(leader bool) NodeStatus {
 		Keys:         n.st.Digest.Keys,
 		LastLogIndex: n.st.LastLogIndex,
 		LastContact:  n.st.LastContact,
+		Group:        n.st.Group,
+		Foreign:      n.foreign,
 	}
 	if !n.lastSeen.IsZero() {
 		t := n.lastSeen

@@ -23,6 +23,9 @@ type ShardStatus struct {
 	// when none is known.
 	Leader *LeaderRef   `json:"leader"`
 	Nodes  []NodeStatus `json:"nodes"`
+	// Group is the Raft group the shard is pinned to, once a majority of
+	// its nodes has reported it.
+	Group string `json:"group,omitempty"`
 }
 
 // LeaderRef names a shard's leader.
@@ -62,6 +65,10 @@ type NodeStatus struct {
 	// LastContact is how long ago a follower last heard from its leader,
 	// as the node reported it.
 	LastContact string `json:"last_contact,omitempty"`
+	// Group is the Raft group the node reports; Foreign is true when it
+	// is not the shard's, and the node gets no requests.
+	Group   string `json:"group,omitempty"`
+	Foreign bool   `json:"foreign,omitempty"`
 }
 
 // Status returns the router's current view of every shard and its counters.
@@ -86,7 +93,7 @@ func (r *Router) Shard(i int) ShardStatus {
 	sh.mu.Lock()
 	leader := sh.leader
 	sh.mu.Unlock()
-	out := ShardStatus{Shard: i, Nodes: []NodeStatus{}}
+	out := ShardStatus{Shard: i, Nodes: []NodeStatus{}, Group: sh.group.get()}
 	for _, n := range sh.nodes {
 		ns := n.snapshot(n == leader)
 		if ns.Leader {
