@@ -255,4 +255,3 @@ func shutdown(logger *slog.Logger, svc *httpd.Service, st *store.Store) error {
 	logger.Info("stopped")
 	return nil
 }
-
