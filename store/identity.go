@@ -164,7 +164,9 @@ func (s *Store) AdoptGroup(group string) error {
 	if err := s.ident.update(func(id *identity) { id.Group = group }); err != nil {
 		return err
 	}
-	s.layer.SetGroup(group)
+	if s.layer != nil { // nil in damaged mode, where raft never started
+		s.layer.SetGroup(group)
+	}
 	return nil
 }
 
