@@ -102,6 +102,43 @@ check_free() {
 	return 0
 }
 
+# has_state NAME succeeds if the node's data directory holds its state.
+has_state() {
+	[ -e "$DATA_DIR/$1/raft.db" ] || [ -e "$DATA_DIR/$1/identity.json" ]
+}
+
+# join_for NAME sets JOIN to what the node's next start needs. A joining
+# node is given its shard's other members on every start: on a restart
+# that is harmless, and it lets a node that lost its data join again. The
+# founding node gets no -join (it founds its shard) unless its data is gone
+# while another member's is there: then its shard exists, and founding a
+# new one would split it, so it joins like any other node that lost its
+# data (the group takes it back as a non-voter until it has caught up).
+join_for() {
+	local name=$1 n shard founder others=() list= exists=0
+	node_info "$name"
+	shard=$SHARD
+	[ -z "$JOIN" ] && founder=1
+	for n in $NODES; do
+		node_info "$n"
+		if [ "$SHARD" = "$shard" ] && [ "$n" != "$name" ]; then
+			others+=("$n")
+			list=${list:+$list,}$HTTP
+			has_state "$n" && exists=1
+		fi
+	done
+	node_info "$name"
+	JOIN=$list
+	if [ -n "${founder:-}" ]; then
+		if has_state "$name" || [ $exists = 0 ]; then
+			JOIN=
+		else
+			echo "$name has no data but its shard does: it joins its shard instead of founding a new one"
+		fi
+	fi
+	return 0
+}
+
 # running prints the names of the processes of this cluster that run.
 running() {
 	local n
@@ -176,8 +213,7 @@ start_one() {
 		node_info "$name" || die "unknown node $name (use node0..node5 or distributor)"
 		bin=$BIN/hraftd
 		args=(-id "$name" -haddr "$HTTP" -raddr "$RAFT")
-		# A joining node is given -join on every start: on a restart it
-		# is a harmless no-op, and it lets a wiped node join again.
+		join_for "$name"
 		[ -n "$JOIN" ] && args+=(-join "$JOIN")
 		args+=("$DATA_DIR/$name")
 	fi
@@ -392,7 +428,9 @@ wait_caught_up() {
 		fi
 		if [ "$target" != 0 ] && st=$(http_get "http://$http/status"); then
 			applied=$(json_field applied_index "$st")
-			if [ "${applied:-0}" -ge "$target" ]; then
+			# A node back on an empty data directory votes only once its
+			# group has taken it back (admitted).
+			if [ "${applied:-0}" -ge "$target" ] && printf '%s' "$st" | grep -q '"admitted":true'; then
 				echo "$name is back as $(json_field state "$st") and has caught up (applied index $applied, shard $shard's leader $leader)"
 				return 0
 			fi

@@ -3,11 +3,13 @@ package scripts
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/internal/cluster"
 	"github.com/kvraft/hraftd/internal/poll"
 )
@@ -276,4 +279,56 @@ func TestFailedStartShowsOnlyNewLogLines(t *testing.T) {
 	if !strings.Contains(string(out), "starting node0") {
 		t.Fatalf("this start's log lines are not shown:\n%s", out)
 	}
+}
+
+// `cluster.sh restart` of a founder whose data is gone joins its shard
+// instead of founding a new one, and returns once the shard has taken it
+// back as a voter.
+func TestRestartOfAWipedFounderRejoins(t *testing.T) {
+	e := newEnv(t)
+	if out, err := e.command("cluster.sh", "start").CombinedOutput(); err != nil {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	node0, node1 := e.nodeHTTP(0), e.nodeHTTP(1)
+	before := e.status(t, node1)
+	if out, err := e.command("cluster.sh", "kill", "node0").CombinedOutput(); err != nil {
+		t.Fatalf("kill: %v\n%s", err, out)
+	}
+	if err := os.RemoveAll(filepath.Join(e.dataDir, "node0")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.command("cluster.sh", "restart", "node0").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "joins its shard instead of founding") {
+		t.Fatalf("restart: %v\n%s", err, out)
+	}
+	st := e.status(t, node0)
+	if st.Group != before.Group || !st.Admitted {
+		t.Fatalf("node0 after restart: group %q (shard's %q), admitted %v\n%s", st.Group, before.Group, st.Admitted, out)
+	}
+}
+
+// nodeHTTP is node i's HTTP address in e's layout.
+func (e *env) nodeHTTP(i int) string {
+	for _, v := range e.vars {
+		if b, ok := strings.CutPrefix(v, "HTTP_BASE="); ok {
+			base, _ := strconv.Atoi(b)
+			return "127.0.0.1:" + strconv.Itoa(base+100*(i/3)+i%3)
+		}
+	}
+	return ""
+}
+
+// status reads a node's /status.
+func (e *env) status(t *testing.T, addr string) api.Status {
+	t.Helper()
+	var st api.Status
+	resp, err := http.Get("http://" + addr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
