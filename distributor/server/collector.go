@@ -80,6 +80,8 @@ var (
 	descHasLeader = prometheus.NewDesc(ns+"_shard_has_leader", "1 if the router knows a leader for the shard.", []string{"shard"}, nil)
 	descNodeUp    = prometheus.NewDesc(ns+"_node_up", "1 if the node answered the router's last poll.", []string{"shard", "node"}, nil)
 	descNodeTerm  = prometheus.NewDesc(ns+"_node_term", "The node's Raft term at its last answer.", []string{"shard", "node"}, nil)
+	descForeign   = prometheus.NewDesc(ns+"_node_foreign", "1 if the node belongs to another Raft group than its shard's: it gets no requests.", []string{"shard", "node"}, nil)
+	descGroup     = prometheus.NewDesc(ns+"_shard_group_info", "The Raft group a shard is pinned to (value 1), once a majority of its nodes has reported it.", []string{"shard", "group"}, nil)
 )
 
 func (c *routerCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -88,9 +90,11 @@ func (c *routerCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- batchSizeDesc
 	ch <- descHasLeader
+	ch <- descGroup
 	if c.obs != nil {
 		ch <- descNodeUp
 		ch <- descNodeTerm
+		ch <- descForeign
 	}
 }
 
@@ -106,6 +110,9 @@ func (c *routerCollector) Collect(ch chan<- prometheus.Metric) {
 			has = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descHasLeader, prometheus.GaugeValue, has, strconv.Itoa(sh.Shard))
+		if sh.Group != "" {
+			ch <- prometheus.MustNewConstMetric(descGroup, prometheus.GaugeValue, 1, strconv.Itoa(sh.Shard), sh.Group)
+		}
 	}
 	if c.obs == nil {
 		return
@@ -123,6 +130,11 @@ func (c *routerCollector) Collect(ch chan<- prometheus.Metric) {
 			labels := []string{strconv.Itoa(sh.Shard), name}
 			ch <- prometheus.MustNewConstMetric(descNodeUp, prometheus.GaugeValue, up, labels...)
 			ch <- prometheus.MustNewConstMetric(descNodeTerm, prometheus.GaugeValue, float64(n.Term), labels...)
+			foreign := 0.0
+			if n.Foreign {
+				foreign = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descForeign, prometheus.GaugeValue, foreign, labels...)
 		}
 	}
 }
