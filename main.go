@@ -192,6 +192,11 @@ func openStore(o *options, logger *slog.Logger) (*store.Store, error) {
 	cfg.Dir = o.dataDir
 	cfg.InMem = o.inmem
 	cfg.Bootstrap = o.join == ""
+	cfg.OnFatal = func(err error) {
+		logger.Error("cannot go on: "+err.Error(), "data_dir", o.dataDir,
+			"fix", "free space on the data directory's disk (or fix the disk), then start hraftd again with the same command")
+		os.Exit(1)
+	}
 	cfg.MaxKeyBytes = o.maxKey
 	cfg.SnapshotThreshold = o.snapshotThreshold
 	cfg.SnapshotInterval = o.snapshotInterval

@@ -26,6 +26,10 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		// A joiner still catching up; its join is sent again.
 		w.Header().Set("Retry-After", "1")
 		httpx.WriteError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, kv.ErrStorage):
+		// Not applied; another node (the next leader) can take it.
+		w.Header().Set("Retry-After", "1")
+		httpx.WriteError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, kv.ErrDamaged):
 		// This node will not serve until it is replaced; another can.
 		w.Header().Set("Retry-After", "1")

@@ -54,6 +54,11 @@ type Config struct {
 
 	// Logger receives the store's and raft's logs; nil means slog.Default().
 	Logger *slog.Logger
+
+	// OnFatal, if set, is called when the node cannot write raft's term
+	// or vote (a full disk, say), which raft cannot survive: it is the
+	// program's chance to exit with a clear message rather than crash.
+	OnFatal func(error)
 }
 
 // DefaultConfig returns the configuration the hraftd binary starts from.

@@ -25,6 +25,16 @@ func (s *Store) mapRaftError(err error) error {
 	return err
 }
 
+// mapApplyError is mapRaftError for an apply future: an error that is none
+// of raft's own comes from the leader's log store (see diskguard.go).
+func (s *Store) mapApplyError(err error) error {
+	mapped := s.mapRaftError(err)
+	if mapped == err && !errors.Is(err, raft.ErrAbortedByRestore) && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return storageError(err)
+	}
+	return mapped
+}
+
 // notLeaderError says who leads, if anyone is known to.
 func (s *Store) notLeaderError() error {
 	if id, _ := s.LeaderHTTP(); id != "" {

@@ -37,6 +37,9 @@ func (s *Store) liveStatus() (kv.Status, error) {
 	id := s.ident.get()
 	st.Group, st.Incarnation, st.Admitted = id.Group, id.Incarnation, id.Admitted
 	st.AppliedIndex = st.Digest.AppliedIndex
+	if st.CommitIndex > st.AppliedIndex {
+		st.Lag = st.CommitIndex - st.AppliedIndex
+	}
 	if st.State != raft.Leader.String() {
 		if lc := s.raft.LastContact(); !lc.IsZero() {
 			st.LastContact = time.Since(lc)
@@ -67,6 +70,11 @@ func (s *Store) liveStatus() (kv.Status, error) {
 func (s *Store) Ready() error {
 	if err := s.checkOpen(); err != nil {
 		return err
+	}
+	if s.logGuard != nil {
+		if p := s.logGuard.problem(); p != "" {
+			return fmt.Errorf("%w: %s", kv.ErrStorage, p)
+		}
 	}
 	if !s.Admitted() {
 		return errors.New("not admitted yet: this node started on an empty data directory and is a non-voter until it has caught up and its group has made it a voter")

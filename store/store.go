@@ -64,6 +64,8 @@ type Store struct {
 
 	ident identityState // see identity.go
 
+	logGuard *logGuard // the log store's failures; nil with InMem (see diskguard.go)
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	bg        sync.WaitGroup
@@ -251,13 +253,14 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 		bolt.Close()
 		return storage{}, err
 	}
-	cache, err := raft.NewLogCache(logCacheEntries, bolt)
+	s.logGuard = &logGuard{LogStore: bolt}
+	cache, err := raft.NewLogCache(logCacheEntries, s.logGuard)
 	if err != nil {
 		bolt.Close()
 		return storage{}, err
 	}
 	s.boltDB = bolt
-	return storage{logs: cache, stable: bolt, snaps: snaps}, nil
+	return storage{logs: cache, stable: &stableGuard{StableStore: bolt, onFatal: s.cfg.OnFatal}, snaps: snaps}, nil
 }
 
 // logFile is the path of the log store's file.

@@ -93,7 +93,7 @@ func (s *Store) apply(ctx context.Context, cmd *Command) (uint64, error) {
 	select {
 	case err := <-done:
 		if err != nil {
-			return 0, s.mapRaftError(err)
+			return 0, s.mapApplyError(err)
 		}
 	case <-ctx.Done():
 		return 0, fmt.Errorf("waiting for commit: %w (the write may or may not be applied)", kv.ErrTimeout)
