@@ -340,3 +340,17 @@ func (c *peerConn) Close() error {
 	})
 	return err
 }
+
+// CloseConns closes every live connection to and from peers, so that calls
+// blocked on them return at once; new connections are still made.
+func (l *Layer) CloseConns() {
+	l.mu.Lock()
+	conns := make([]*peerConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}

@@ -325,8 +325,8 @@ func (s *Store) startBackground() {
 	}
 }
 
-// Close shuts the store down. A leader first hands leadership to a follower,
-// so the group elects a new leader at once instead of after a timeout.
+// Close shuts the store down, within a few seconds whatever the group's
+// state (see shutdown.go).
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
@@ -334,14 +334,13 @@ func (s *Store) Close() error {
 		if s.raft == nil {
 			return
 		}
-		if s.raft.State() == raft.Leader && s.voters() > 1 {
-			f := s.raft.LeadershipTransfer()
-			if terr := f.Error(); terr != nil {
-				s.logger.Warn("leadership transfer before shutdown failed", "error", terr)
-			}
+		err = s.shutdownRaft()
+		if errors.Is(err, errShutdownTimeout) {
+			return // raft may still use raft.db: leave it to the process's exit
 		}
-		err = s.raft.Shutdown().Error()
-		s.bg.Wait()
+		if !within(shutdownTimeout, s.bg.Wait) {
+			s.logger.Warn("background work still running at shutdown")
+		}
 		if s.boltDB != nil {
 			err = errors.Join(err, s.boltDB.Close())
 		}
