@@ -232,6 +232,11 @@ start_one() {
 	echo "started $name (pid $!), log $LOGS/$name.log"
 }
 
+# new_log_lines NAME prints what NAME logged since its last start.
+new_log_lines() {
+	tail -c +$(($(cat "$PIDS/$1.logstart" 2>/dev/null || echo 0) + 1)) "$LOGS/$1.log"
+}
+
 # wait_up NAME waits until a process answers on its HTTP address, failing
 # with its log if it exits or the deadline passes.
 wait_up() {
@@ -245,7 +250,7 @@ wait_up() {
 	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
 		if [ -z "$(pid_of "$name")" ]; then
 			echo "$name exited; what it logged ($LOGS/$name.log):" >&2
-			tail -c +$(($(cat "$PIDS/$name.logstart" 2>/dev/null || echo 0) + 1)) "$LOGS/$name.log" | tail -n 20 >&2
+			new_log_lines "$name" | tail -n 20 >&2
 			return 1
 		fi
 		http_get "$url" >/dev/null && return 0
@@ -282,6 +287,23 @@ wait_leaders() {
 		sleep 0.1
 	done
 	die "the shards have no leaders after ${START_TIMEOUT}s; see scripts/cluster.sh status and the logs in $LOGS"
+}
+
+# wait_admitted waits until every node votes in its group: a joining node
+# is a non-voter until it has caught up, and a group whose other members
+# are not voters yet cannot survive the loss of its leader.
+wait_admitted() {
+	local i n st pending
+	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+		pending=
+		for n in $NODES; do
+			node_info "$n"
+			st=$(http_get "http://$HTTP/status") && printf '%s' "$st" | grep -q '"admitted":true' || pending="$pending $n"
+		done
+		[ -z "$pending" ] && return 0
+		sleep 0.1
+	done
+	die "not voters after ${START_TIMEOUT}s:$pending; see scripts/cluster.sh status and the logs in $LOGS"
 }
 
 print_table() {
@@ -363,8 +385,9 @@ cmd_start() {
 	for n in $NODES distributor; do
 		wait_up "$n"
 	done
-	echo "waiting for both shards to elect leaders..."
+	echo "waiting for both shards to elect leaders and take in their members..."
 	wait_leaders
+	wait_admitted
 	echo
 	print_table
 	print_examples
@@ -437,7 +460,10 @@ wait_caught_up() {
 		fi
 		sleep 0.1
 	done
-	die "$name has not caught up with its shard after ${START_TIMEOUT}s; see $LOGS/$name.log"
+	echo "$name's status: $(http_get "http://$http/status" || echo unreachable)" >&2
+	echo "what $name logged since it started ($LOGS/$name.log):" >&2
+	new_log_lines "$name" | tail -n 20 >&2
+	die "$name has not caught up with its shard after ${START_TIMEOUT}s"
 }
 
 cmd_wipe() {

@@ -135,7 +135,9 @@ func TestDiskFullOnOneNode(t *testing.T) {
 		return fmt.Errorf("/readyz %d %q", resp.StatusCode, e.Error)
 	})
 	t.Logf("%s: %s", n.ID, why)
+	w.mu.Lock()
 	before := len(w.acked)
+	w.mu.Unlock()
 	cluster.WaitFor(t, 60*time.Second, "writes acknowledged while one disk is full", func() error {
 		w.mu.Lock()
 		defer w.mu.Unlock()

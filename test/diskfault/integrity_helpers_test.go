@@ -270,6 +270,20 @@ func igNewestSnapshot(t *testing.T, n *cluster.Node, min uint64) string {
 	return dir
 }
 
+// igSnapIndex is the index in a snapshot directory's meta.json.
+func igSnapIndex(t *testing.T, dir string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct{ Index uint64 }
+	if err := json.Unmarshal(b, &meta); err != nil {
+		t.Fatal(err)
+	}
+	return meta.Index
+}
+
 // igWantDamaged requires n to report damage naming file in /status, to
 // answer /readyz and every read with 503, and hraftd_damaged 1.
 func igWantDamaged(t *testing.T, c *cluster.Test, n *cluster.Node, file string, keys ...string) api.Status {

@@ -84,7 +84,12 @@ func TestIntegrityDeletedSnapshotsFolder(t *testing.T) {
 	var acked igAcked
 	acked.writeMany(t, c, "k", 60)
 	f := igFollower(t, c)
-	igNewestSnapshot(t, f, 40)
+	// Raft compacts the log just after it writes a snapshot: a newer
+	// snapshot than the first one seen means that compaction is done, and
+	// the log no longer reaches back to index 1.
+	first := igSnapIndex(t, igNewestSnapshot(t, f, 40))
+	acked.writeMany(t, c, "more", 25)
+	igNewestSnapshot(t, f, first+1)
 	c.Kill(f.Proc)
 	if err := os.RemoveAll(filepath.Join(f.Dir, "snapshots")); err != nil {
 		t.Fatal(err)
