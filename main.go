@@ -19,6 +19,7 @@ import (
 
 	httpd "github.com/kvraft/hraftd/http"
 	"github.com/kvraft/hraftd/metrics"
+	"github.com/kvraft/hraftd/raftnet"
 	"github.com/kvraft/hraftd/store"
 )
 
@@ -61,6 +62,7 @@ type options struct {
 	memLimitMiB                        int64
 	snapshotThreshold, trailingLogs    uint64
 	snapshotInterval                   time.Duration
+	replicaCheck                       time.Duration
 	dataDir                            string
 }
 
@@ -77,12 +79,13 @@ func parseFlags() (*options, error) {
 	fs.DurationVar(&o.joinTimeout, "join-timeout", 60*time.Second, "How long to keep retrying -join (the group may still be electing a leader) before giving up")
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.IntVar(&o.maxKey, "max-key", 1024, "Longest key accepted, in bytes (longer ones get 413)")
-	fs.BoolVar(&o.faults, "fault-injection", false, "Serve /debug/faults, which lets any client cut this node's Raft traffic to chosen peers. For test clusters only")
+	fs.BoolVar(&o.faults, "fault-injection", false, "Serve /debug/faults, which lets any client cut this node's Raft traffic to chosen peers or change its state behind the log. For test clusters only")
 	fs.BoolVar(&o.pprof, "pprof", false, "Serve Go's profiler at /debug/pprof/ on the HTTP address")
 	fs.Int64Var(&o.memLimitMiB, "memory-limit", 300, "Soft memory limit in MiB for Go's garbage collector (0: none; the GOMEMLIMIT variable, if set, wins). It keeps RSS near the live data; a node holding more live data than this spends up to half its CPU in GC, so raise it for big data sets")
 	fs.Uint64Var(&o.snapshotThreshold, "snapshot-threshold", 0, "Log entries since the last snapshot that make Raft take a new one (0: Raft's default, 8192). Small values are for tests")
 	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", 0, "How often Raft checks whether to snapshot (0: Raft's default, 2m). Short values are for tests")
 	fs.Uint64Var(&o.trailingLogs, "trailing-logs", 0, "Log entries kept after a snapshot, for followers that lag (0: Raft's default, 10240)")
+	fs.DurationVar(&o.replicaCheck, "replica-check", 30*time.Second, "How often the leader compares its members' states at a common log index (a checkpoint entry); a member that differs from the majority is marked damaged and stops serving. 0: never")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "Log format: text or json")
 	fs.Usage = func() {
@@ -175,7 +178,15 @@ func run() int {
 		code = 1
 		stop()
 	}
-	<-ctx.Done()
+	go watchRemoval(ctx, logger, st)
+	if o.replicaCheck > 0 {
+		go compareReplicas(ctx, logger, st, o.replicaCheck)
+	}
+	select {
+	case <-ctx.Done():
+	case <-st.Done():
+		logger.Warn("stopping: " + st.DoneReason())
+	}
 	if err := shutdown(logger, svc, st); err != nil {
 		return 1
 	}
@@ -223,12 +234,21 @@ func startHTTP(o *options, st *store.Store, logger *slog.Logger) (*httpd.Service
 	hcfg.Observer = nodeMetrics
 	hcfg.Metrics = nodeMetrics.Handler()
 	if o.faults && st.Network() != nil {
-		hcfg.Faults = st.Network()
-		logger.Warn("fault injection is enabled: any client can partition this node")
+		hcfg.Faults = nodeFaults{st.Network(), st}
+		logger.Warn("fault injection is enabled: any client can partition this node or change its state")
 	}
 	svc := httpd.New(hcfg, st)
 	return svc, svc.Start()
 }
+
+// nodeFaults is what -fault-injection serves: Raft traffic cuts from the
+// stream layer, state changes from the store.
+type nodeFaults struct {
+	*raftnet.Layer
+	st *store.Store
+}
+
+func (f nodeFaults) CorruptLocal(key, value string) { f.st.CorruptLocal(key, value) }
 
 // startedAttrs are the fields of the start-up log line: the addresses
 // others use to reach this node, and the ones it listens on where they

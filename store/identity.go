@@ -192,6 +192,7 @@ func (s *Store) watchIdentity() {
 		if s.Damaged() != nil {
 			return
 		}
+		s.checkRemoved()
 		if err := s.syncIdentity(); err != nil {
 			s.logger.Error("cannot save this node's identity", "error", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,5 +195,33 @@ func TestWipedFounderFoundsAGroupNobodyAccepts(t *testing.T) {
 	}
 	if _, ok, _, _ := impostor.Get(ctxT(t), "kept", kv.ReadNone); ok {
 		t.Fatal("the impostor has the old group's data")
+	}
+}
+
+// A leader that removes itself says so through Done, instead of sitting
+// in state Shutdown; the members that stay are not done.
+func TestRemovedLeaderIsDone(t *testing.T) {
+	nodes := startCluster(t, 3)
+	leader := waitForLeader(t, nodes)
+	if err := leader.Remove(ctxT(t), leader.ID()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-leader.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s not done 15 s after its removal (state %s)", leader.ID(), leader.raft.State())
+	}
+	if r := leader.DoneReason(); !strings.Contains(r, "removed from its group") || !strings.Contains(r, "-join") {
+		t.Fatalf("reason %q", r)
+	}
+	for _, n := range nodes {
+		if n == leader {
+			continue
+		}
+		select {
+		case <-n.Done():
+			t.Fatalf("%s is done too: %s", n.ID(), n.DoneReason())
+		default:
+		}
 	}
 }

@@ -66,6 +66,10 @@ type Store struct {
 
 	logGuard *logGuard // the log store's failures; nil with InMem (see diskguard.go)
 
+	done    doneState     // see removal.go
+	compare compareState  // see compare.go
+	logs    raft.LogStore // raft's log, read by MemberHTTPAddrs
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	bg        sync.WaitGroup
@@ -90,8 +94,10 @@ func New(cfg Config) (*Store, error) {
 		fsm:    newFSM(logger.With("component", "fsm")),
 		closed: make(chan struct{}),
 		dmg:    newDamagedState(),
+		done:   doneState{ch: make(chan struct{})},
 	}
 	s.fsm.onDamage = s.damage
+	s.fsm.onDiverged = s.onDiverged
 	return s, nil
 }
 
@@ -131,6 +137,7 @@ func (s *Store) Open() (err error) {
 		return fmt.Errorf("check existing state: %w", err)
 	}
 	s.recovered = has
+	s.logs = st.logs
 	if err := s.loadIdentity(has); err != nil {
 		return err
 	}
