@@ -55,6 +55,25 @@ type Status struct {
 	// Lag is how many entries the node has applied fewer than its
 	// leader has committed.
 	Lag uint64 `json:"lag"`
+	// Checkpoint is the node's digest at the newest checkpoint it has
+	// applied: the point of the log where the leader compares replicas.
+	Checkpoint *Digest `json:"checkpoint,omitempty"`
+	// ReplicaCheck is the last comparison of the members' states this
+	// node made as leader.
+	ReplicaCheck *ReplicaCheck `json:"replica_check,omitempty"`
+}
+
+// ReplicaCheck is one comparison of the members' states at a checkpoint:
+// the hash a majority of voters hold there and who agreed, diverged (and
+// was marked damaged) or did not answer in time.
+type ReplicaCheck struct {
+	Index      uint64   `json:"index"`
+	At         string   `json:"at"`
+	Hash       string   `json:"hash,omitempty"`
+	NoMajority bool     `json:"no_majority,omitempty"`
+	Agreed     []string `json:"agreed,omitempty"`
+	Diverged   []string `json:"diverged,omitempty"`
+	Missing    []string `json:"missing,omitempty"`
 }
 
 // Damage is what a node found wrong with its data (see Status).

@@ -109,11 +109,13 @@ func toAPIStatus(st kv.Status) api.Status {
 			Keys:         st.Digest.Keys,
 			Hash:         st.Digest.HashString(),
 		},
-		Group:       st.Group,
-		Incarnation: st.Incarnation,
-		Admitted:    st.Admitted,
-		Damage:      damage(st.Damage),
-		Lag:         st.Lag,
+		Group:        st.Group,
+		Incarnation:  st.Incarnation,
+		Admitted:     st.Admitted,
+		Damage:       damage(st.Damage),
+		Lag:          st.Lag,
+		Checkpoint:   digest(st.Checkpoint),
+		ReplicaCheck: replicaCheck(st.ReplicaCheck),
 	}
 	for _, m := range st.Members {
 		if m.ID != st.Leader.ID {
@@ -130,6 +132,23 @@ func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"ready": true})
+}
+
+// digest is d as /status shows it; nil stays nil.
+func digest(d *kv.Digest) *api.Digest {
+	if d == nil {
+		return nil
+	}
+	return &api.Digest{AppliedIndex: d.AppliedIndex, Keys: d.Keys, Hash: d.HashString()}
+}
+
+// replicaCheck is c as /status shows it; nil stays nil.
+func replicaCheck(c *kv.ReplicaCheck) *api.ReplicaCheck {
+	if c == nil {
+		return nil
+	}
+	return &api.ReplicaCheck{Index: c.Index, At: c.At.UTC().Format(time.RFC3339), Hash: c.Hash,
+		NoMajority: c.NoMajority, Agreed: c.Agreed, Diverged: c.Diverged, Missing: c.Missing}
 }
 
 // damage is d as /status shows it; nil when the node is healthy.

@@ -8,9 +8,10 @@ import (
 	"github.com/kvraft/hraftd/kv"
 )
 
-// Faults cuts this node's Raft traffic to and from chosen peers. The chaos
-// tests use it to make network partitions between real processes without
-// root (see package raftnet for why). It is only served when hraftd runs
+// Faults cuts this node's Raft traffic to and from chosen peers, and can
+// change its state behind the log's back. The chaos tests use it to make
+// network partitions between real processes without root (see package
+// raftnet for why); the disk-fault tests, to make a replica diverge. It is only served when hraftd runs
 // with -fault-injection.
 type Faults interface {
 	// Block cuts traffic with the peers at these Raft addresses.
@@ -21,6 +22,10 @@ type Faults interface {
 	Heal()
 	// Blocked lists the peers currently cut off.
 	Blocked() []string
+	// CorruptLocal sets key to value in this node's state machine only,
+	// bypassing the log, as a memory fault would: the replica check must
+	// find it.
+	CorruptLocal(key, value string)
 }
 
 // FaultRequest is the body of POST /debug/faults; the actions apply in the
@@ -29,6 +34,9 @@ type FaultRequest struct {
 	Block   []string `json:"block"`
 	Unblock []string `json:"unblock"`
 	Heal    bool     `json:"heal"`
+	// Corrupt sets keys in this node's state machine only (see
+	// Faults.CorruptLocal).
+	Corrupt map[string]string `json:"corrupt"`
 }
 
 // FaultState is the answer of GET and POST /debug/faults.
@@ -62,6 +70,9 @@ func (s *Service) handleFaultsPost(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Faults.Unblock(req.Unblock...)
 	s.cfg.Faults.Block(req.Block...)
-	s.logger.Warn("fault injection changed", "blocked", s.cfg.Faults.Blocked())
+	for k, v := range req.Corrupt {
+		s.cfg.Faults.CorruptLocal(k, v)
+	}
+	s.logger.Warn("fault injection changed", "blocked", s.cfg.Faults.Blocked(), "corrupted_keys", len(req.Corrupt))
 	httpx.WriteJSON(w, http.StatusOK, FaultState{Blocked: s.cfg.Faults.Blocked()})
 }

@@ -169,6 +169,26 @@ type Status struct {
 	// Lag is how many entries this node's applied index is behind its
 	// leader's commit index (0 on the leader).
 	Lag uint64
+	// Checkpoint is this node's digest at the newest checkpoint it has
+	// applied, nil before the first; ReplicaCheck is the last comparison
+	// of the members' checkpoints this node made as leader, nil if none.
+	Checkpoint   *Digest
+	ReplicaCheck *ReplicaCheck
+}
+
+// ReplicaCheck is the outcome of one comparison of the members' states at
+// a checkpoint.
+type ReplicaCheck struct {
+	Index uint64
+	At    time.Time
+	// Hash is the state hash a majority of the voters hold ("" without a
+	// majority, NoMajority then true).
+	Hash       string
+	NoMajority bool
+	// Agreed, Diverged and Missing are member IDs: those that hold the
+	// majority's state, those that hold another (marked damaged), and
+	// those that did not report in time.
+	Agreed, Diverged, Missing []string
 }
 
 // Counters are cumulative counts since the node started, for metrics.

@@ -106,11 +106,18 @@ var (
 	descSnapSeconds   = prometheus.NewDesc("hraftd_snapshot_duration_seconds_total", "Total time spent taking successful snapshots.", nil, nil)
 	descDamaged       = prometheus.NewDesc("hraftd_damaged",
 		"1 if the node found its data damaged (it neither serves nor votes; /status says which file and how to recover), else 0.", nil, nil)
+	descDiverged = prometheus.NewDesc("hraftd_replica_check_diverged",
+		"Members whose state differed from their group's majority in the last replica check this node made as leader (they were marked damaged).", nil, nil)
+	descCheckMissing = prometheus.NewDesc("hraftd_replica_check_missing",
+		"Members that did not report their digest in time in the last replica check this node made as leader.", nil, nil)
+	descCheckIndex = prometheus.NewDesc("hraftd_replica_check_index",
+		"Log index of the checkpoint of the last replica check this node made as leader (0: none yet).", nil, nil)
 )
 
 func (c *raftCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descTerm, descLastLog, descCommit, descApplied, descKeys,
-		descHasLeader, descMembers, descLeaderChanges, descApplies, descSnapshots, descSnapSeconds, descDamaged} {
+		descHasLeader, descMembers, descLeaderChanges, descApplies, descSnapshots, descSnapSeconds, descDamaged,
+		descDiverged, descCheckMissing, descCheckIndex} {
 		ch <- d
 	}
 }
@@ -139,6 +146,13 @@ func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 		damaged = 1
 	}
 	gauge(descDamaged, damaged)
+	var check kv.ReplicaCheck
+	if st.ReplicaCheck != nil {
+		check = *st.ReplicaCheck
+	}
+	gauge(descDiverged, float64(len(check.Diverged)))
+	gauge(descCheckMissing, float64(len(check.Missing)))
+	gauge(descCheckIndex, float64(check.Index))
 	for _, s := range []string{"Leader", "Follower", "Candidate", "Shutdown"} {
 		v := 0.0
 		if s == st.State {

@@ -62,6 +62,7 @@ func TestNodeMetricsExposeRaftAndRequests(t *testing.T) {
 		`hraftd_snapshots_total{result="ok"} 2`,
 		"hraftd_snapshot_duration_seconds_total 0.5",
 		"hraftd_damaged 0",
+		"hraftd_replica_check_diverged 0",
 		`hraftd_http_requests_total{code="200",route="POST /key"} 3`,
 		`hraftd_http_requests_total{code="503",route="POST /key"} 1`,
 		`hraftd_http_request_duration_seconds_count{route="POST /key"} 4`,
@@ -86,6 +87,16 @@ func TestNodeMetricsWhenDamaged(t *testing.T) {
 	for _, want := range []string{"hraftd_damaged 1", `hraftd_raft_state{state="Leader"} 0`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics of a damaged node lack %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestNodeMetricsAfterAReplicaCheck(t *testing.T) {
+	out := scrape(t, NewNode(fakeSource{status: kv.Status{State: "Leader",
+		ReplicaCheck: &kv.ReplicaCheck{Index: 40, Agreed: []string{"node0", "node1"}, Diverged: []string{"node2"}}}}))
+	for _, want := range []string{"hraftd_replica_check_diverged 1", "hraftd_replica_check_missing 0", "hraftd_replica_check_index 40"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q:\n%s", want, out)
 		}
 	}
 }

@@ -36,6 +36,11 @@ const (
 	// digest at the entry's index, so replicas can be compared at the
 	// same point of the log (see checkpoint.go). It has no key or value.
 	OpCheckpoint OpType = 7
+	// OpDiverged records that the member whose Raft ID is Key, in the
+	// incarnation before the "@" in Value, held a state different from
+	// its group's majority at the checkpoint whose index follows the "@"
+	// (see compare.go). That member stops serving when it applies it.
+	OpDiverged OpType = 8
 )
 
 func (t OpType) String() string {
@@ -61,7 +66,7 @@ func (t OpType) String() string {
 // known reports whether t is an operation type this version applies.
 func (t OpType) known() bool {
 	switch t {
-	case OpSet, OpDelete, OpSetMember, OpDeleteMember, OpSetGroup, OpSetIncarnation, OpCheckpoint:
+	case OpSet, OpDelete, OpSetMember, OpDeleteMember, OpSetGroup, OpSetIncarnation, OpCheckpoint, OpDiverged:
 		return true
 	}
 	return false
@@ -69,7 +74,7 @@ func (t OpType) known() bool {
 
 // hasValue reports whether operations of this type carry a value.
 func (t OpType) hasValue() bool {
-	return t == OpSet || t == OpSetMember || t == OpSetGroup || t == OpSetIncarnation
+	return t == OpSet || t == OpSetMember || t == OpSetGroup || t == OpSetIncarnation || t == OpDiverged
 }
 
 // Op is one change to the state machine.

@@ -54,6 +54,9 @@ type fsm struct {
 	// onDamage is called when Apply finds a damaged entry; the store
 	// sets it to its damage method.
 	onDamage func(kv.Damage)
+	// onDiverged is called, outside the lock, for each OpDiverged applied:
+	// the member ID, the op's value and the entry's index.
+	onDiverged func(id, value string, index uint64)
 	// snapshotName names the snapshot being restored, for the damage a
 	// failed Restore reports.
 	snapshotName func() string
@@ -113,6 +116,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if err != nil {
 		f.logger.Error("skipping undecodable log entry", "index", l.Index, "error", err)
 	}
+	var diverged []Op
 	f.mu.Lock()
 	if cmd != nil {
 		for _, w := range cmd.Writes {
@@ -124,12 +128,21 @@ func (f *fsm) Apply(l *raft.Log) any {
 					f.checks.add(kv.Digest{AppliedIndex: l.Index, Keys: len(f.data), Hash: f.hash})
 					continue
 				}
+				if op.Type == OpDiverged {
+					diverged = append(diverged, op)
+					continue
+				}
 				f.applyOp(op)
 			}
 		}
 	}
 	f.applied = l.Index
 	f.mu.Unlock()
+	for _, op := range diverged {
+		if f.onDiverged != nil {
+			f.onDiverged(op.Key, op.Value, l.Index)
+		}
+	}
 	f.appliedEntries.Add(1)
 	f.appliedBytes.Add(uint64(len(l.Data)))
 	f.notify(l.Index)
@@ -216,6 +229,13 @@ func (f *fsm) member(id string) string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.members[id]
+}
+
+// memberAddrs returns a copy of the members' HTTP addresses.
+func (f *fsm) memberAddrs() map[string]string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return maps.Clone(f.members)
 }
 
 // appliedIndex returns the index of the last entry applied.

@@ -40,6 +40,10 @@ func (s *Store) liveStatus() (kv.Status, error) {
 	if st.CommitIndex > st.AppliedIndex {
 		st.Lag = st.CommitIndex - st.AppliedIndex
 	}
+	if d, ok := s.LatestCheckpoint(); ok {
+		st.Checkpoint = &d
+	}
+	st.ReplicaCheck = s.LastReplicaCheck()
 	if st.State != raft.Leader.String() {
 		if lc := s.raft.LastContact(); !lc.IsZero() {
 			st.LastContact = time.Since(lc)

@@ -169,3 +169,14 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A node that reports damaged data shows it, whatever its Raft state.
+func TestDamagedNodeShowsItsDamage(t *testing.T) {
+	n := &node{addr: "127.0.0.1:1"}
+	n.update(api.Status{Me: api.Server{ID: "n1"}, State: "Damaged", Leader: api.Server{ID: "n0"},
+		Damage: &api.Damage{File: "state machine", Problem: "the group's replica check found this node's state different"}}, nil)
+	ns := n.snapshot(false)
+	if !ns.Damaged || !strings.HasPrefix(ns.Problem, "damaged: the group's replica check") {
+		t.Fatalf("damaged node shown as %+v", ns)
+	}
+}

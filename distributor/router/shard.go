@@ -108,6 +108,8 @@ func (n *node) update(st api.Status, err error) {
 	}
 	n.st, n.reachable, n.lastSeen = st, true, time.Now()
 	switch {
+	case st.Damage != nil:
+		n.problem = "damaged: " + st.Damage.Problem
 	case st.Me.ID != "" && st.Me.ID == st.Leader.ID:
 		n.problem = ""
 	case st.Leader.ID == "":
@@ -188,6 +190,7 @@ func (n *node) snapshot(leader bool) NodeStatus {
 		LastContact:  n.st.LastContact,
 		Group:        n.st.Group,
 		Foreign:      n.foreign,
+		Damaged:      n.st.Damage != nil,
 	}
 	if !n.lastSeen.IsZero() {
 		t := n.lastSeen

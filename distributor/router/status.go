@@ -69,6 +69,10 @@ type NodeStatus struct {
 	// is not the shard's, and the node gets no requests.
 	Group   string `json:"group,omitempty"`
 	Foreign bool   `json:"foreign,omitempty"`
+	// Damaged is true when the node reports damaged data (a failed
+	// checksum, or a state that diverged from its group's): it serves
+	// nothing until it is replaced; Problem says why.
+	Damaged bool `json:"damaged,omitempty"`
 }
 
 // Status returns the router's current view of every shard and its counters.

@@ -81,6 +81,7 @@ var (
 	descNodeUp    = prometheus.NewDesc(ns+"_node_up", "1 if the node answered the router's last poll.", []string{"shard", "node"}, nil)
 	descNodeTerm  = prometheus.NewDesc(ns+"_node_term", "The node's Raft term at its last answer.", []string{"shard", "node"}, nil)
 	descForeign   = prometheus.NewDesc(ns+"_node_foreign", "1 if the node belongs to another Raft group than its shard's: it gets no requests.", []string{"shard", "node"}, nil)
+	descDamaged   = prometheus.NewDesc(ns+"_node_damaged", "1 if the node reports damaged data (a failed checksum, or a state its group's replica check found diverged): it serves nothing until replaced.", []string{"shard", "node"}, nil)
 	descGroup     = prometheus.NewDesc(ns+"_shard_group_info", "The Raft group a shard is pinned to (value 1), once a majority of its nodes has reported it.", []string{"shard", "group"}, nil)
 )
 
@@ -95,6 +96,7 @@ func (c *routerCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- descNodeUp
 		ch <- descNodeTerm
 		ch <- descForeign
+		ch <- descDamaged
 	}
 }
 
@@ -135,6 +137,11 @@ func (c *routerCollector) Collect(ch chan<- prometheus.Metric) {
 				foreign = 1
 			}
 			ch <- prometheus.MustNewConstMetric(descForeign, prometheus.GaugeValue, foreign, labels...)
+			damaged := 0.0
+			if n.Damaged {
+				damaged = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, damaged, labels...)
 		}
 	}
 }

@@ -134,6 +134,7 @@ func TestMetricsCountRequestsForwardsAndFailovers(t *testing.T) {
 		"hraftd_distributor_router_refreshes_total", "hraftd_distributor_router_failed_total",
 		`hraftd_distributor_shard_has_leader{shard="0"}`, `hraftd_distributor_node_up{node="node4",shard="1"}`,
 		`hraftd_distributor_node_foreign{node="node4",shard="1"}`,
+		`hraftd_distributor_node_damaged{node="node4",shard="1"}`,
 		"go_goroutines",
 	} {
 		mustSample(t, before, name)
