@@ -61,6 +61,9 @@ type Status struct {
 	// ReplicaCheck is the last comparison of the members' states this
 	// node made as leader.
 	ReplicaCheck *ReplicaCheck `json:"replica_check,omitempty"`
+	// RefusedPeers are the Raft addresses whose connections this node
+	// refused (or that refused it) in the last minute, with the reason.
+	RefusedPeers map[string]string `json:"refused_peers,omitempty"`
 }
 
 // ReplicaCheck is one comparison of the members' states at a checkpoint:

@@ -116,6 +116,7 @@ func toAPIStatus(st kv.Status) api.Status {
 		Lag:          st.Lag,
 		Checkpoint:   digest(st.Checkpoint),
 		ReplicaCheck: replicaCheck(st.ReplicaCheck),
+		RefusedPeers: st.Refused,
 	}
 	for _, m := range st.Members {
 		if m.ID != st.Leader.ID {

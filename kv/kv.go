@@ -174,6 +174,10 @@ type Status struct {
 	// of the members' checkpoints this node made as leader, nil if none.
 	Checkpoint   *Digest
 	ReplicaCheck *ReplicaCheck
+	// Refused lists the Raft peers (by address) whose connections were
+	// refused in the last minute, either way, with the reason: a node of
+	// another group, usually one that lost its data and founded anew.
+	Refused map[string]string
 }
 
 // ReplicaCheck is the outcome of one comparison of the members' states at

@@ -27,8 +27,13 @@ type groupCheck struct {
 	mu      sync.Mutex
 	group   string
 	logger  *slog.Logger
-	refused map[string]string // peer -> last reason logged
+	refused map[string]string    // peer -> last reason logged
+	lastAt  map[string]time.Time // peer -> when it was last refused
 }
+
+// refusedRecently is how long a refusal is reported by Refused after the
+// last one: peers that stopped trying drop out of the list.
+const refusedRecently = time.Minute
 
 // SetGroup sets the group this node belongs to. Until it is set ("" ), the
 // layer accepts peers of any group: a node that has just joined learns its
@@ -55,13 +60,15 @@ func (l *Layer) SetLogger(logger *slog.Logger) {
 }
 
 // Refused returns the peers whose connections were refused, in either
-// direction, with the reason.
+// direction, in the last minute, with the reason.
 func (l *Layer) Refused() map[string]string {
 	l.groups.mu.Lock()
 	defer l.groups.mu.Unlock()
 	out := make(map[string]string, len(l.groups.refused))
 	for p, r := range l.groups.refused {
-		out[p] = r
+		if time.Since(l.groups.lastAt[p]) < refusedRecently {
+			out[p] = r
+		}
 	}
 	return out
 }
@@ -73,7 +80,9 @@ func (l *Layer) noteRefusal(peer, msg string) {
 	defer g.mu.Unlock()
 	if g.refused == nil {
 		g.refused = make(map[string]string)
+		g.lastAt = make(map[string]time.Time)
 	}
+	g.lastAt[peer] = time.Now()
 	if g.refused[peer] == msg {
 		return
 	}

@@ -52,6 +52,11 @@ type Config struct {
 	// streaming one snapshot file.
 	SnapshotBytes uint64
 
+	// ReadyMaxLag is how many entries a follower may have applied fewer
+	// than its leader has committed (as last reported with
+	// NoteLeaderCommit) and still be ready; 0 disables the check.
+	ReadyMaxLag uint64
+
 	// Logger receives the store's and raft's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -68,6 +73,7 @@ func DefaultConfig() Config {
 		DefaultTimeout: 10 * time.Second,
 		SnapshotRetain: 2,
 		SnapshotBytes:  64 << 20,
+		ReadyMaxLag:    1000,
 	}
 }
 

@@ -178,7 +178,11 @@ func TestWipedFounderFoundsAGroupNobodyAccepts(t *testing.T) {
 	waitForValue(t, newLeader, "kept", "yes")
 	poll(t, 10*time.Second, "the old members to refuse the impostor", func() error {
 		for _, n := range rest {
-			if _, ok := n.Network().Refused()[impostor.raftAddr]; ok {
+			st, err := n.Status()
+			if err != nil {
+				return err
+			}
+			if _, ok := st.Refused[impostor.raftAddr]; ok {
 				return nil
 			}
 		}

@@ -40,10 +40,18 @@ func (s *Store) liveStatus() (kv.Status, error) {
 	if st.CommitIndex > st.AppliedIndex {
 		st.Lag = st.CommitIndex - st.AppliedIndex
 	}
+	if _, lid := s.raft.LeaderWithID(); lid != "" && string(lid) != s.cfg.ID {
+		if lag, ok := s.leaderLag(string(lid), st.AppliedIndex); ok {
+			st.Lag = max(st.Lag, lag)
+		}
+	}
 	if d, ok := s.LatestCheckpoint(); ok {
 		st.Checkpoint = &d
 	}
 	st.ReplicaCheck = s.LastReplicaCheck()
+	if r := s.layer.Refused(); len(r) > 0 {
+		st.Refused = r
+	}
 	if st.State != raft.Leader.String() {
 		if lc := s.raft.LastContact(); !lc.IsZero() {
 			st.LastContact = time.Since(lc)
@@ -83,15 +91,20 @@ func (s *Store) Ready() error {
 	if !s.Admitted() {
 		return errors.New("not admitted yet: this node started on an empty data directory and is a non-voter until it has caught up and its group has made it a voter")
 	}
-	if _, lid := s.raft.LeaderWithID(); lid == "" {
+	_, lid := s.raft.LeaderWithID()
+	if lid == "" {
 		return kv.ErrNoLeader
 	}
 	commit := s.raft.CommitIndex()
 	if commit == 0 {
 		return errors.New("has not heard of any committed entry yet")
 	}
-	if applied := s.raft.AppliedIndex(); applied < commit {
+	applied := s.raft.AppliedIndex()
+	if applied < commit {
 		return fmt.Errorf("catching up: applied %d of %d committed entries", applied, commit)
+	}
+	if string(lid) != s.cfg.ID {
+		return s.checkLeaderLag(string(lid), applied)
 	}
 	return nil
 }

@@ -68,6 +68,7 @@ type Store struct {
 
 	done    doneState     // see removal.go
 	compare compareState  // see compare.go
+	lc      leaderCommit  // see lag.go
 	logs    raft.LogStore // raft's log, read by MemberHTTPAddrs
 
 	closeOnce sync.Once

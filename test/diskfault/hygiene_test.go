@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/internal/cluster"
+	"github.com/kvraft/hraftd/internal/freeport"
 )
 
 // A node whose group has no leader (both peers hung) stops within a few
@@ -102,5 +103,45 @@ func TestRemovedWhileDownExitsOnRestart(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "removed from its group") || strings.Contains(out, "panic") {
 		t.Fatalf("exit code %d; want 0 and a message saying it was removed; output:\n%s", code, igTail([]byte(out), 15))
 	}
+	acked.checkAll(t, c)
+}
+
+// A founder restarted with its data at a new Raft address but without
+// -join cannot be reached by its group's leader, which sends to the old
+// address; it says so and what to do, instead of only election-timeout
+// warnings, and the group loses nothing.
+func TestMovedFounderWithoutJoinSaysWhy(t *testing.T) {
+	c := igStart(t)
+	var acked igAcked
+	acked.writeMany(t, c, "before", 5)
+	var founder *cluster.Node
+	for _, n := range c.Shards[0] {
+		if n.Join == "" {
+			founder = n
+		}
+	}
+	if founder == nil {
+		t.Fatal("no founder (a node started without -join)")
+	}
+	c.Kill(founder.Proc)
+	ports, err := freeport.Ports(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := founder.Raft
+	founder.Raft = freeport.Addr(ports[0])
+	c.Restart(founder.Proc)
+	cluster.WaitFor(t, 45*time.Second, founder.ID+" to say why it has no leader", func() error {
+		log, err := os.ReadFile(founder.Proc.LogPath())
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(log), "sends to this node at "+old) || !strings.Contains(string(log), "-join") {
+			return fmt.Errorf("not yet; last lines:\n%s", igTail(log, 3))
+		}
+		return nil
+	})
+	igNoPanic(t, founder.Proc)
+	acked.writeMany(t, c, "after", 5)
 	acked.checkAll(t, c)
 }
