@@ -138,3 +138,33 @@ func TestMisdirectedAnswerMarksNodeForeign(t *testing.T) {
 		t.Fatal("a1 is not shown as foreign after its 421")
 	}
 }
+
+// A leader at an HTTP address -shard does not list, which the members of
+// the shard's group report, gets the shard's requests; one of another
+// group, or claimed by a node of another group, does not.
+func TestLeaderOutsideShardListIsFollowed(t *testing.T) {
+	g := newFakeGroup(t, "n", 4, 3)
+	g.setGroups("aa", "aa", "aa", "aa")
+	r := startRouter(t, testConfig(t, g.addrs()[:3]))
+	r.refresh(context.Background(), r.shards[0])
+	st := r.Shard(0)
+	if st.Leader == nil || st.Leader.ID != "n3" || st.Leader.HTTP != g.nodes[3].addr {
+		t.Fatalf("leader %+v, want n3 at %s", st.Leader, g.nodes[3].addr)
+	}
+	if last := st.Nodes[len(st.Nodes)-1]; !last.Discovered || last.ID != "n3" {
+		t.Fatalf("nodes %+v: the discovered leader is not shown", st.Nodes)
+	}
+	if _, err := r.Set(context.Background(), map[string]string{"batman": "bruce"}, ""); err != nil {
+		t.Fatalf("set through the discovered leader: %v", err)
+	}
+	if v, _ := g.value("batman"); v != "bruce" {
+		t.Fatalf("batman=%q on the group", v)
+	}
+
+	// The node at that address now belongs to another group: not followed.
+	g.setGroups("aa", "aa", "aa", "zz")
+	r.refresh(context.Background(), r.shards[0])
+	if st := r.Shard(0); st.Leader != nil {
+		t.Fatalf("leader %+v of another group followed", st.Leader)
+	}
+}

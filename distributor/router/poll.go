@@ -107,6 +107,9 @@ func (r *Router) pollShard(sh *shard) {
 			best = a
 		}
 	}
+	if best == nil {
+		best = r.discoverLeader(sh, answers)
+	}
 	if best != nil {
 		r.setLeader(sh, best.n, best.st.Term, "poll")
 		return

@@ -22,6 +22,9 @@ type shard struct {
 	silentRounds int           // poll rounds in a row in which no node answered
 
 	group groupPin // see group.go
+	// discovered is a leader found at an address outside -shard (see
+	// discover.go); nil if none.
+	discovered *node
 }
 
 // pick returns the node to send a request to: the leader, or for a read any
@@ -171,7 +174,11 @@ func (n *node) report() NodeProblem {
 
 // snapshot is the node as the status views show it; leader is whether the
 // router takes it as its shard's leader.
-func (n *node) snapshot(leader bool) NodeStatus {
+func (n *node) snapshot(leader bool) NodeStatus { return n.view(leader, false) }
+
+// view is snapshot for a node that may have been discovered rather than
+// configured.
+func (n *node) view(leader, discovered bool) NodeStatus {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	ns := NodeStatus{
@@ -191,6 +198,7 @@ func (n *node) snapshot(leader bool) NodeStatus {
 		Group:        n.st.Group,
 		Foreign:      n.foreign,
 		Damaged:      n.st.Damage != nil,
+		Discovered:   discovered,
 	}
 	if !n.lastSeen.IsZero() {
 		t := n.lastSeen

@@ -73,6 +73,9 @@ type NodeStatus struct {
 	// checksum, or a state that diverged from its group's): it serves
 	// nothing until it is replaced; Problem says why.
 	Damaged bool `json:"damaged,omitempty"`
+	// Discovered is true for a leader found at an HTTP address its group
+	// reports but -shard does not list (see discover.go).
+	Discovered bool `json:"discovered,omitempty"`
 }
 
 // Status returns the router's current view of every shard and its counters.
@@ -95,15 +98,21 @@ func (r *Router) Status() Status {
 func (r *Router) Shard(i int) ShardStatus {
 	sh := r.shards[i]
 	sh.mu.Lock()
-	leader := sh.leader
+	leader, found := sh.leader, sh.discovered
 	sh.mu.Unlock()
 	out := ShardStatus{Shard: i, Nodes: []NodeStatus{}, Group: sh.group.get()}
-	for _, n := range sh.nodes {
-		ns := n.snapshot(n == leader)
+	add := func(n *node, discovered bool) {
+		ns := n.view(n == leader, discovered)
 		if ns.Leader {
 			out.Leader = &LeaderRef{ID: ns.ID, HTTP: ns.HTTP}
 		}
 		out.Nodes = append(out.Nodes, ns)
+	}
+	for _, n := range sh.nodes {
+		add(n, false)
+	}
+	if found != nil && found == leader {
+		add(found, true)
 	}
 	return out
 }

@@ -239,3 +239,55 @@ func TestIdentityNewRaftAddressIsUpdatedInPlace(t *testing.T) {
 		t.Error("the moved node is not admitted")
 	}
 }
+
+// A node restarted at a new HTTP address (with -join) that then leads its
+// group is followed by the distributor, which was only given the old
+// address: the group replicates the new one and its members report it.
+func TestIdentityLeaderAtNewHTTPAddressIsFollowed(t *testing.T) {
+	c := igStart(t)
+	var acked igAcked
+	acked.writeMany(t, c, "before", 5)
+	n := igFollower(t, c)
+	c.Kill(n.Proc)
+	ports, err := freeport.Ports(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.HTTP = freeport.Addr(ports[0])
+	for _, m := range c.Shards[0] {
+		if m != n && n.Join == "" {
+			n.Join = m.HTTP
+		}
+	}
+	c.Restart(n.Proc)
+	idWaitAdmitted(t, c, n, c.Status(c.Shards[0][0]).Group)
+	// Restart whoever leads until n does: each election picks n about
+	// half the time.
+	for attempt := 0; ; attempt++ {
+		leader := c.WaitLeader(30*time.Second, c.Shards[0]...)
+		if leader == n {
+			break
+		}
+		if attempt == 10 {
+			t.Fatalf("%s never became leader in %d elections", n.ID, attempt)
+		}
+		c.Term(leader.Proc, 10*time.Second)
+		c.Restart(leader.Proc)
+	}
+	cluster.WaitFor(t, 30*time.Second, "the distributor to follow "+n.ID+" to "+n.HTTP, func() error {
+		var st struct {
+			Shards []struct {
+				Leader *struct{ ID, HTTP string }
+			}
+		}
+		if err := c.Cluster.GetJSON(t.Context(), c.Dist.URL()+"/status", &st); err != nil {
+			return err
+		}
+		if l := st.Shards[0].Leader; l == nil || l.HTTP != n.HTTP {
+			return fmt.Errorf("distributor's leader %+v", l)
+		}
+		return nil
+	})
+	acked.writeMany(t, c, "after", 10)
+	acked.checkAll(t, c)
+}
