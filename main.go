@@ -64,6 +64,7 @@ type options struct {
 	snapshotInterval                   time.Duration
 	replicaCheck                       time.Duration
 	readyMaxLag                        uint64
+	logStore                           string
 	dataDir                            string
 }
 
@@ -86,6 +87,7 @@ func parseFlags() (*options, error) {
 	fs.Uint64Var(&o.snapshotThreshold, "snapshot-threshold", 0, "Log entries since the last snapshot that make Raft take a new one (0: Raft's default, 8192). Small values are for tests")
 	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", 0, "How often Raft checks whether to snapshot (0: Raft's default, 2m). Short values are for tests")
 	fs.Uint64Var(&o.trailingLogs, "trailing-logs", 0, "Log entries kept after a snapshot, for followers that lag (0: Raft's default, 10240)")
+	fs.StringVar(&o.logStore, "log-store", "bolt", "Log engine for a new data directory: bolt (raft-boltdb, raft.db, hraftd's) or wal (raft-wal, append-only segment files in wal/); an existing data directory keeps the one it has")
 	fs.Uint64Var(&o.readyMaxLag, "ready-max-lag", 1000, "A follower that has applied more than this many entries fewer than its leader has committed answers /readyz 503 until it catches up (0: no bound)")
 	fs.DurationVar(&o.replicaCheck, "replica-check", 30*time.Second, "How often the leader compares its members' states at a common log index (a checkpoint entry); a member that differs from the majority is marked damaged and stops serving. 0: never")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Log level: debug, info, warn or error")
@@ -206,6 +208,7 @@ func openStore(o *options, logger *slog.Logger) (*store.Store, error) {
 	cfg.InMem = o.inmem
 	cfg.Bootstrap = o.join == ""
 	cfg.ReadyMaxLag = o.readyMaxLag
+	cfg.LogStore = o.logStore
 	cfg.OnFatal = func(err error) {
 		logger.Error("cannot go on: "+err.Error(), "data_dir", o.dataDir,
 			"fix", "free space on the data directory's disk (or fix the disk), then start hraftd again with the same command")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,10 @@ func testConfig(t *testing.T, id, dir, raftAddr string, bootstrap bool) Config {
 	cfg.LeaderLeaseTimeout = 150 * time.Millisecond
 	cfg.CommitTimeout = 5 * time.Millisecond
 	cfg.DefaultTimeout = 5 * time.Second
+	// HRAFTD_TEST_LOG_STORE=wal runs the package's tests on raft-wal.
+	if ls := os.Getenv("HRAFTD_TEST_LOG_STORE"); ls != "" {
+		cfg.LogStore = ls
+	}
 	return cfg
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -52,6 +53,10 @@ type Config struct {
 	// streaming one snapshot file.
 	SnapshotBytes uint64
 
+	// LogStore is the log engine of a new data directory, LogBolt or
+	// LogWAL (see logstore.go); an existing one keeps its own.
+	LogStore string
+
 	// ReadyMaxLag is how many entries a follower may have applied fewer
 	// than its leader has committed (as last reported with
 	// NoteLeaderCommit) and still be ready; 0 disables the check.
@@ -74,6 +79,7 @@ func DefaultConfig() Config {
 		SnapshotRetain: 2,
 		SnapshotBytes:  64 << 20,
 		ReadyMaxLag:    1000,
+		LogStore:       LogBolt,
 	}
 }
 
@@ -90,6 +96,8 @@ func (c *Config) Validate() error {
 		return errors.New("store: MaxKeyBytes must be positive")
 	case c.DefaultTimeout <= 0:
 		return errors.New("store: DefaultTimeout must be positive")
+	case c.LogStore != LogBolt && c.LogStore != LogWAL:
+		return fmt.Errorf("store: LogStore %q: use %q or %q", c.LogStore, LogBolt, LogWAL)
 	case c.SnapshotRetain < 1:
 		return errors.New("store: SnapshotRetain must be at least 1")
 	}

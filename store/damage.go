@@ -126,9 +126,9 @@ func (s *Store) openDamaged(ra *raft.Raft, trans raft.Transport) error {
 	if c, ok := trans.(raft.WithClose); ok {
 		err = errors.Join(err, c.Close())
 	}
-	if s.boltDB != nil {
-		err = errors.Join(err, s.boltDB.Close())
-		s.boltDB = nil
+	if s.disk != nil {
+		err = errors.Join(err, s.disk.Close())
+		s.disk = nil
 	}
 	if err != nil {
 		s.logger.Warn("closing after damage", "error", err)

@@ -225,14 +225,21 @@ func (s *Store) syncIdentity() error {
 
 // isVoter reports whether this node is a voter in the latest configuration.
 func (s *Store) isVoter() bool {
+	in, voter := s.selfInConfiguration()
+	return in && voter
+}
+
+// selfInConfiguration reports whether this node is in the latest
+// configuration raft knows, and whether as a voter.
+func (s *Store) selfInConfiguration() (in, voter bool) {
 	f := s.raft.GetConfiguration()
 	if f.Error() != nil {
-		return false
+		return false, false
 	}
 	for _, srv := range f.Configuration().Servers {
 		if srv.ID == raft.ServerID(s.cfg.ID) {
-			return srv.Suffrage == raft.Voter
+			return true, srv.Suffrage == raft.Voter
 		}
 	}
-	return false
+	return false, false
 }

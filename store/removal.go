@@ -47,7 +47,7 @@ func (s *Store) checkRemoved() {
 		return // Close stopped it
 	default:
 	}
-	if s.inConfiguration() {
+	if in, _ := s.selfInConfiguration(); in {
 		s.finish("raft stopped although this node is still in its group's configuration")
 		return
 	}
@@ -64,21 +64,6 @@ func (s *Store) finish(reason string) {
 		s.done.reason = reason
 		close(s.done.ch)
 	})
-}
-
-// inConfiguration reports whether this node is in the latest
-// configuration raft knows.
-func (s *Store) inConfiguration() bool {
-	f := s.raft.GetConfiguration()
-	if f.Error() != nil {
-		return false
-	}
-	for _, srv := range f.Configuration().Servers {
-		if srv.ID == raft.ServerID(s.cfg.ID) {
-			return true
-		}
-	}
-	return false
 }
 
 // memberScanLimit bounds how many log entries MemberHTTPAddrs reads.

@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -33,8 +32,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"github.com/kvraft/hraftd/kv"
 	"github.com/kvraft/hraftd/raftnet"
@@ -48,7 +45,8 @@ type Store struct {
 
 	raft     *raft.Raft
 	layer    *raftnet.Layer
-	boltDB   *raftboltdb.BoltStore // nil with InMem
+	disk     diskLog // raft.db or wal/ (logstore.go); nil with InMem
+	logKind  string  // LogBolt or LogWAL, once opened
 	verifier *leaderVerifier
 
 	// termMu serialises ensureTermCommitted; committedTerm is the last
@@ -117,9 +115,9 @@ func (s *Store) Open() (err error) {
 		if r := recover(); r != nil {
 			err = s.openError(s.logFile(), fmt.Sprintf("reading it failed (%v): the file is damaged", r), nil)
 		}
-		if err != nil && s.boltDB != nil {
-			s.boltDB.Close()
-			s.boltDB = nil
+		if err != nil && s.disk != nil {
+			s.disk.Close()
+			s.disk = nil
 		}
 	}()
 	rc, err := s.raftConfig()
@@ -213,8 +211,9 @@ const logCacheEntries = 128
 // silently; with it, it exits saying the database is in use.
 const boltOpenTimeout = 2 * time.Second
 
-// openStorage opens raft.db and the snapshot store in Dir (creating Dir),
-// or in-memory stores with InMem. On success with a disk, s.boltDB is set;
+// openStorage opens the log (raft.db or wal/, see logstore.go) and the
+// snapshot store in Dir (creating Dir), or in-memory stores with InMem.
+// On success with a disk, s.disk is set;
 // Open closes it if a later step fails.
 func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	if s.cfg.InMem {
@@ -224,12 +223,6 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
 		return storage{}, fmt.Errorf("create data dir: %w", err)
 	}
-	if problem, err := checkBoltFile(s.logFile()); problem != "" || err != nil {
-		if err != nil {
-			problem = "cannot read it: " + err.Error()
-		}
-		return storage{}, s.openError(s.logFile(), problem, err)
-	}
 	if err := s.checkSnapshotDirs(); err != nil {
 		return storage{}, err
 	}
@@ -238,41 +231,23 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 		return storage{}, fmt.Errorf("snapshot store: %w", err)
 	}
 	snaps := s.checkSnapshots(fss)
-	// FreelistMapType keeps bbolt's free pages in a hash map instead of a
-	// sorted array that every allocation searches: each Raft round is a
-	// commit on every node, so this is on the write path. The free list is
-	// still synced (no NoFreelistSync): without it, opening raft.db reads
-	// every page to rebuild the list, which costs a restarted node with a
-	// large log much memory.
-	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path: s.logFile(),
-		BoltOptions: &bbolt.Options{
-			Timeout:      boltOpenTimeout,
-			FreelistType: bbolt.FreelistMapType,
-		},
-	})
-	if errors.Is(err, bbolt.ErrTimeout) {
-		return storage{}, fmt.Errorf("open raft.db in %s: it is locked by another process (is another hraftd using this data directory?)", s.cfg.Dir)
-	}
+	disk, err := s.openLogStore(logger)
 	if err != nil {
-		return storage{}, fmt.Errorf("open raft.db in %s: %w", s.cfg.Dir, err)
-	}
-	if err := s.checkLog(bolt, bolt, fss, s.logFile()); err != nil {
-		bolt.Close()
 		return storage{}, err
 	}
-	s.logGuard = &logGuard{LogStore: bolt}
+	if err := s.checkLog(disk, disk, fss, s.logFile()); err != nil {
+		disk.Close()
+		return storage{}, err
+	}
+	s.logGuard = &logGuard{LogStore: disk}
 	cache, err := raft.NewLogCache(logCacheEntries, s.logGuard)
 	if err != nil {
-		bolt.Close()
+		disk.Close()
 		return storage{}, err
 	}
-	s.boltDB = bolt
-	return storage{logs: cache, stable: &stableGuard{StableStore: bolt, onFatal: s.cfg.OnFatal}, snaps: snaps}, nil
+	s.disk = disk
+	return storage{logs: cache, stable: &stableGuard{StableStore: disk, onFatal: s.cfg.OnFatal}, snaps: snaps}, nil
 }
-
-// logFile is the path of the log store's file.
-func (s *Store) logFile() string { return filepath.Join(s.cfg.Dir, "raft.db") }
 
 // listen opens the Raft stream layer and the transport over it.
 func (s *Store) listen(logger hclog.Logger) (*raft.NetworkTransport, error) {
@@ -349,8 +324,8 @@ func (s *Store) Close() error {
 		if !within(shutdownTimeout, s.bg.Wait) {
 			s.logger.Warn("background work still running at shutdown")
 		}
-		if s.boltDB != nil {
-			err = errors.Join(err, s.boltDB.Close())
+		if s.disk != nil {
+			err = errors.Join(err, s.disk.Close())
 		}
 	})
 	return err

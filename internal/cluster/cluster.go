@@ -241,6 +241,7 @@ func (c *Cluster) startNode(ctx context.Context, id string, shard int, join stri
 			a = append(a, "-join", n.Join)
 		}
 		a = append(a, c.cfg.NodeArgs...)
+		a = append(a, envNodeArgs()...)
 		return append(a, n.Dir)
 	}
 	n.Proc = c.newProc(id, bin, args, func(ctx context.Context) error {
@@ -426,3 +427,8 @@ func (c *Cluster) Close() {
 	}
 	c.client.CloseIdleConnections()
 }
+
+// envNodeArgs are the flags in HRAFTD_TEST_NODE_ARGS, given to every node
+// after Config.NodeArgs: a way to run any suite with another setting,
+// e.g. HRAFTD_TEST_NODE_ARGS="-log-store wal" make chaos.
+func envNodeArgs() []string { return strings.Fields(os.Getenv("HRAFTD_TEST_NODE_ARGS")) }

@@ -205,6 +205,7 @@ func leaderOnPage(s int) string {
 // checks that it shows both leaders, routes a key through its form, kills
 // a leader with SIGKILL and waits for the page to show the new one, then
 // restarts the distributor under the page and waits for it to recover.
+// (Long: one story in the browser, step after step.)
 func TestDashboardFollowsFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes and a browser; skipped with -short")

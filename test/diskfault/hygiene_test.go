@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/internal/cluster"
-	"github.com/kvraft/hraftd/internal/freeport"
 )
 
 // A node whose group has no leader (both peers hung) stops within a few
@@ -124,12 +123,17 @@ func TestMovedFounderWithoutJoinSaysWhy(t *testing.T) {
 		t.Fatal("no founder (a node started without -join)")
 	}
 	c.Kill(founder.Proc)
-	ports, err := freeport.Ports(1)
-	if err != nil {
-		t.Fatal(err)
+	// The others elect a leader first (otherwise the founder, back quickly,
+	// may win at its new address, which is fine but not this case).
+	var others []*cluster.Node
+	for _, n := range c.Shards[0] {
+		if n != founder {
+			others = append(others, n)
+		}
 	}
+	c.WaitLeader(30*time.Second, others...)
 	old := founder.Raft
-	founder.Raft = freeport.Addr(ports[0])
+	founder.Raft = idFreeAddr(t)
 	c.Restart(founder.Proc)
 	cluster.WaitFor(t, 45*time.Second, founder.ID+" to say why it has no leader", func() error {
 		log, err := os.ReadFile(founder.Proc.LogPath())

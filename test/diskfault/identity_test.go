@@ -49,6 +49,16 @@ func idNoLeaderFor(t *testing.T, c *cluster.Test, d time.Duration, nodes ...*clu
 	}
 }
 
+// idFreeAddr is a free 127.0.0.1 address, for a node that moves.
+func idFreeAddr(t *testing.T) string {
+	t.Helper()
+	ports, err := freeport.Ports(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return freeport.Addr(ports[0])
+}
+
 // idWaitAdmitted waits until n reports itself admitted, in the group of
 // its shard's other members.
 func idWaitAdmitted(t *testing.T, c *cluster.Test, n *cluster.Node, group string) {
@@ -117,6 +127,7 @@ func TestIdentityWipedVoterDoesNotElectAStaleMember(t *testing.T) {
 // command (no -join) while the distributor keeps writing. It founds a new
 // group, which the old members refuse and the distributor never routes
 // to: every acknowledged write survives, and the impostor holds none.
+// (Long: one scenario with real processes, step after step.)
 func TestIdentityWipedFounderGetsNoWrites(t *testing.T) {
 	c := igStart(t)
 	var acked igAcked
@@ -153,7 +164,20 @@ func TestIdentityWipedFounderGetsNoWrites(t *testing.T) {
 	// The real group without a leader for a while (one of its two live
 	// members paused): the impostor is then the only node at the shard's
 	// addresses that claims to lead, the moment it would be routed to.
-	c.Shards[0][2].Pause()
+	c.WaitLeader(30*time.Second, c.Shards[0][1], c.Shards[0][2])
+	if err := c.Shards[0][2].Pause(); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 15*time.Second, c.Shards[0][1].ID+" to lose its leader", func() error {
+		st, err := c.Cluster.Status(t.Context(), c.Shards[0][1])
+		if err != nil {
+			return err
+		}
+		if st.State == "Leader" || st.Leader.ID != "" {
+			return fmt.Errorf("state %s, leader %q", st.State, st.Leader.ID)
+		}
+		return nil
+	})
 	idNoLeaderFor(t, c, 3*time.Second, c.Shards[0][1])
 	if err := c.Shards[0][2].Resume(); err != nil {
 		t.Fatal(err)
@@ -208,12 +232,8 @@ func TestIdentityNewRaftAddressIsUpdatedInPlace(t *testing.T) {
 	acked.writeMany(t, c, "before", 10)
 	n := igFollower(t, c)
 	c.Kill(n.Proc)
-	ports, err := freeport.Ports(1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	old := n.Raft
-	n.Raft = freeport.Addr(ports[0])
+	n.Raft = idFreeAddr(t)
 	if n.Join == "" {
 		n.Join = c.Shards[0][1].HTTP
 	}
@@ -249,11 +269,7 @@ func TestIdentityLeaderAtNewHTTPAddressIsFollowed(t *testing.T) {
 	acked.writeMany(t, c, "before", 5)
 	n := igFollower(t, c)
 	c.Kill(n.Proc)
-	ports, err := freeport.Ports(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.HTTP = freeport.Addr(ports[0])
+	n.HTTP = idFreeAddr(t)
 	for _, m := range c.Shards[0] {
 		if m != n && n.Join == "" {
 			n.Join = m.HTTP
