@@ -98,7 +98,15 @@ func (w *dfWriter) run(t *testing.T, c *cluster.Test, stop <-chan struct{}) {
 // says why it is not ready, or exits with one line saying what to do,
 // without a panic; once space is freed and it is restarted, it catches up
 // and nothing acknowledged is lost.
+// It runs twice: the full node a follower, and the full node the leader.
+// (Long: one scenario with real processes, step after step.)
 func TestDiskFullOnOneNode(t *testing.T) {
+	for _, role := range []string{"Follower", "Leader"} {
+		t.Run(role, func(t *testing.T) { dfScenario(t, role) })
+	}
+}
+
+func dfScenario(t *testing.T, want string) {
 	c := igStart(t)
 	var acked igAcked
 	acked.writeMany(t, c, "before", 10)
@@ -106,8 +114,15 @@ func TestDiskFullOnOneNode(t *testing.T) {
 	c.Kill(n.Proc)
 	dfMount(t, n, "4m")
 	c.Restart(n.Proc)
-	c.WaitLeader(30*time.Second, c.Shards[0]...)
+	if want == "Leader" {
+		igMakeLeader(t, c, n)
+	} else {
+		igMakeFollower(t, c, n)
+	}
 	role := c.Status(n).State
+	if role != want {
+		t.Fatalf("%s is %s, want %s", n.ID, role, want)
+	}
 	filler := dfFill(t, n.Dir)
 	t.Logf("%s (%s) has a full disk", n.ID, role)
 

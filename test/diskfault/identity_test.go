@@ -277,19 +277,7 @@ func TestIdentityLeaderAtNewHTTPAddressIsFollowed(t *testing.T) {
 	}
 	c.Restart(n.Proc)
 	idWaitAdmitted(t, c, n, c.Status(c.Shards[0][0]).Group)
-	// Restart whoever leads until n does: each election picks n about
-	// half the time.
-	for attempt := 0; ; attempt++ {
-		leader := c.WaitLeader(30*time.Second, c.Shards[0]...)
-		if leader == n {
-			break
-		}
-		if attempt == 10 {
-			t.Fatalf("%s never became leader in %d elections", n.ID, attempt)
-		}
-		c.Term(leader.Proc, 10*time.Second)
-		c.Restart(leader.Proc)
-	}
+	igMakeLeader(t, c, n)
 	cluster.WaitFor(t, 30*time.Second, "the distributor to follow "+n.ID+" to "+n.HTTP, func() error {
 		var st struct {
 			Shards []struct {

@@ -270,6 +270,28 @@ func igNewestSnapshot(t *testing.T, n *cluster.Node, min uint64) string {
 	return dir
 }
 
+// igMakeLeader restarts whoever leads shard 0 until n does: each election
+// picks n about half the time, so ten tries fail once in a thousand runs.
+func igMakeLeader(t *testing.T, c *cluster.Test, n *cluster.Node) { igSetRole(t, c, n, true) }
+
+// igMakeFollower restarts n while it leads shard 0, until another node does.
+func igMakeFollower(t *testing.T, c *cluster.Test, n *cluster.Node) { igSetRole(t, c, n, false) }
+
+func igSetRole(t *testing.T, c *cluster.Test, n *cluster.Node, lead bool) {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		leader := c.WaitLeader(30*time.Second, c.Shards[0]...)
+		if (leader == n) == lead {
+			return
+		}
+		if attempt == 10 {
+			t.Fatalf("%s: no election in %d gave the role wanted (leader: %v)", n.ID, attempt, lead)
+		}
+		c.Term(leader.Proc, 10*time.Second)
+		c.Restart(leader.Proc)
+	}
+}
+
 // igSnapIndex is the index in a snapshot directory's meta.json.
 func igSnapIndex(t *testing.T, dir string) uint64 {
 	t.Helper()
