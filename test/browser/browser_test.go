@@ -213,6 +213,9 @@ func TestDashboardFollowsFailover(t *testing.T) {
 	p := openBrowser(t)
 	cfg := cluster.DefaultConfig()
 	cfg.DistributorArgs = []string{"-poll", "250ms"} // the page shows changes quickly
+	// A follower whose state is changed behind the log must show as
+	// damaged (checkDamagedShown).
+	cfg.NodeArgs = []string{"-fault-injection", "-replica-check", "500ms"}
 	c := cluster.NewTest(t, cfg)
 	ctx := t.Context()
 	t.Cleanup(p.screenshotOnFailure) // before the cluster stops
@@ -296,7 +299,31 @@ func TestDashboardFollowsFailover(t *testing.T) {
 	p.waitFor(20*time.Second, "the page to recover after the distributor restarted", leaderOnPage(0), next.ID)
 	p.waitFor(5*time.Second, "the connection badge to say live again", `document.getElementById("conn").classList.contains("conn-live") ? "live" : "not live"`, "live")
 	p.waitFor(5*time.Second, "the restart to be in the feed", `document.querySelector('#events li[data-kind="restart"]') ? "yes" : "no"`, "yes")
+	checkDamagedShown(t, p, c)
 	p.noExceptions()
+}
+
+// checkDamagedShown changes a shard 1 follower's state behind the log; the
+// leader's replica check marks it damaged, and the page must say so, with
+// why, although the node still answers.
+func checkDamagedShown(t *testing.T, p *page, c *cluster.Test) {
+	t.Helper()
+	leader := c.Leader(t.Context(), 1)
+	var f *cluster.Node
+	for _, n := range c.Shards[1] {
+		if n != leader {
+			f = n
+		}
+	}
+	code, body, err := c.Do(t.Context(), http.MethodPost, f.URL()+"/debug/faults", []byte(`{"corrupt":{"joker":"a value no client wrote"}}`))
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("corrupt %s: %d %s %v", f.ID, code, body, err)
+	}
+	row := fmt.Sprintf(`document.querySelector('#shard-1 tr[data-node="%s"]')`, f.ID)
+	p.waitFor(20*time.Second, f.ID+" shown as damaged", fmt.Sprintf(`(%s || {dataset: {}}).dataset.state || ""`, row), "damaged")
+	p.waitFor(time.Second, "the reason under "+f.ID,
+		fmt.Sprintf(`(r => r && r.nextElementSibling && r.nextElementSibling.textContent.includes("replica check") ? "yes" : "no")(%s)`, row), "yes")
+	p.screenshot("dashboard-damaged.png")
 }
 
 // checkFailoverMetrics scrapes the distributor after shard 0's failover:

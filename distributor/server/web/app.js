@@ -144,22 +144,25 @@ function renderShards(shards) {
     const rows = [];
     for (const n of sh.nodes) {
       const name = n.id || n.http;
-      const state = n.reachable ? (n.state || "unknown") : "down";
+      // A node of another group, or one whose data is damaged, answers
+      // but serves nothing: it is shown as such, with why.
+      const flag = n.foreign ? "foreign" : n.damaged ? "damaged" : "";
+      const state = !n.reachable ? "down" : flag || n.state || "unknown";
       const served = servedNode && servedNode.shard === sh.shard && servedNode.node === name && Date.now() < servedNode.until;
       const contact = n.reachable && n.last_contact && n.state !== "Leader" ? "last heard from its leader " + n.last_contact + " ago" : null;
       rows.push(el("tr", { class: (n.reachable ? "" : "down") + (served ? " served" : ""), "data-node": name, "data-state": state, "data-up": String(n.reachable) },
         el("th", { scope: "row" },
           el("span", { class: n.leader ? "crown" : "", text: name }),
-          el("span", { class: "addr", text: n.http })),
-        el("td", {}, el("span", { class: "badge " + (n.reachable ? state : "down"), text: n.reachable ? state : "down", title: contact })),
+          el("span", { class: "addr", text: n.http + (n.discovered ? " (found via its group, not in -shard)" : "") })),
+        el("td", {}, el("span", { class: "badge " + (n.reachable && !flag ? state : "down"), text: state, title: contact })),
         el("td", { class: "num", text: n.term || "–" }),
         el("td", { class: "num", text: n.commit_index || "–" }),
         el("td", { class: "num", text: n.applied_index || "–" }),
         el("td", { class: "num", text: n.last_seen ? n.keys : "–" }),
         el("td", {}, n.reachable ? "yes" : "no")));
-      if (!n.reachable) {
+      if (!n.reachable || flag) {
         const seen = n.last_seen ? "last seen " + ago(n.last_seen, lastState.now) : "never seen";
-        const why = n.problem ? seen + ": " + tidy(n.problem) : seen;
+        const why = flag ? tidy(n.problem) || flag : n.problem ? seen + ": " + tidy(n.problem) : seen;
         rows.push(el("tr", { class: "down problem-row" }, el("td", { colspan: "7" }, el("span", { class: "problem", text: why }))));
       }
     }
