@@ -28,8 +28,10 @@ const usageText = `hraftd runs one node of a Raft-replicated key-value store.
 Usage:
   hraftd [flags] <data-dir>
 
-The data directory holds the Raft log (raft.db) and snapshots; a node
-restarted on the same directory recovers its state and rejoins its group.
+The data directory holds the Raft log (raft.db, or wal/ with -log-store wal)
+and snapshots; a node restarted on the same directory recovers its state
+and rejoins its group. A node that lost its data directory comes back with
+-join: its group takes it in as a new member (see CLUSTERING.md).
 
 Start a group's first node without -join (it founds the group), then start
 the others with -join pointing at any running member's HTTP address:
