@@ -18,6 +18,7 @@ import (
 	"time"
 
 	httpd "github.com/kvraft/hraftd/http"
+	"github.com/kvraft/hraftd/internal/webguard"
 	"github.com/kvraft/hraftd/metrics"
 	"github.com/kvraft/hraftd/raftnet"
 	"github.com/kvraft/hraftd/store"
@@ -67,6 +68,7 @@ type options struct {
 	replicaCheck                       time.Duration
 	readyMaxLag                        uint64
 	logStore                           string
+	allowHosts, trustedOrigins         string
 	dataDir                            string
 }
 
@@ -84,6 +86,8 @@ func parseFlags() (*options, error) {
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.IntVar(&o.maxKey, "max-key", 1024, "Longest key accepted, in bytes (longer ones get 413)")
 	fs.BoolVar(&o.faults, "fault-injection", false, "Serve /debug/faults, which lets any client cut this node's Raft traffic to chosen peers or change its state behind the log. For test clusters only")
+	fs.StringVar(&o.allowHosts, "allow-host", "", "Host names (comma-separated; .example.com for a domain) this node answers to besides IP addresses, localhost, its own -haddr/-hadv host and this machine's name: a guard against DNS rebinding")
+	fs.StringVar(&o.trustedOrigins, "trusted-origin", "", "Origins (scheme://host:port, comma-separated) whose browser pages may send writes; others are refused (curl, Postman and scripts are not affected)")
 	fs.BoolVar(&o.pprof, "pprof", false, "Serve Go's profiler at /debug/pprof/ on the HTTP address")
 	fs.Int64Var(&o.memLimitMiB, "memory-limit", 300, "Soft memory limit in MiB for Go's garbage collector (0: none; the GOMEMLIMIT variable, if set, wins). It keeps RSS near the live data; a node holding more live data than this spends up to half its CPU in GC, so raise it for big data sets")
 	fs.Uint64Var(&o.snapshotThreshold, "snapshot-threshold", 0, "Log entries since the last snapshot that make Raft take a new one (0: Raft's default, 8192). Small values are for tests")
@@ -238,6 +242,11 @@ func startHTTP(o *options, st *store.Store, logger *slog.Logger) (*httpd.Service
 	hcfg.MaxBodyBytes = o.maxBody
 	hcfg.Logger = logger
 	hcfg.Pprof = o.pprof
+	guard, err := webguard.ForServer(o.allowHosts, o.trustedOrigins, o.haddr, o.hadv)
+	if err != nil {
+		return nil, err
+	}
+	hcfg.Guard = guard.Handler
 	nodeMetrics := metrics.NewNode(st)
 	hcfg.Observer = nodeMetrics
 	hcfg.Metrics = nodeMetrics.Handler()

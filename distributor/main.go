@@ -25,6 +25,7 @@ import (
 	"github.com/kvraft/hraftd/distributor/server"
 	"github.com/kvraft/hraftd/distributor/watch"
 	"github.com/kvraft/hraftd/internal/httpx"
+	"github.com/kvraft/hraftd/internal/webguard"
 )
 
 const usageText = `distributor routes requests for a key to the shard that owns it,
@@ -84,12 +85,16 @@ type options struct {
 	logLevel  string
 	logFormat string
 	pprof     bool
+
+	allowHosts, trustedOrigins string
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) (*options, error) {
 	o := &options{}
 	def := router.DefaultConfig()
 	fs.StringVar(&o.addr, "addr", ":8080", "HTTP address to listen on")
+	fs.StringVar(&o.allowHosts, "allow-host", "", "Host names (comma-separated; .example.com for a domain) the distributor answers to besides IP addresses, localhost, its -addr host and this machine's name: a guard against DNS rebinding")
+	fs.StringVar(&o.trustedOrigins, "trusted-origin", "", "Origins (scheme://host:port, comma-separated) whose browser pages may send writes; others are refused (the dashboard, curl, Postman and scripts are not affected)")
 	fs.Var(&o.shards, "shard", "Comma-separated HTTP addresses of one shard's nodes; repeat once per shard, in shard order (default: the seed layout)")
 	fs.DurationVar(&o.timeout, "timeout", def.Timeout, "Whole deadline of one request, failover and retries included")
 	fs.DurationVar(&o.attempt, "attempt-timeout", def.AttemptTimeout, "Deadline of one call to one node, so that a hung node costs one attempt")
@@ -155,8 +160,13 @@ func run() int {
 	scfg.Logger = logger
 	scfg.Observer = watcher
 	scfg.Pprof = o.pprof
+	guard, err := webguard.ForServer(o.allowHosts, o.trustedOrigins, o.addr)
+	if err != nil {
+		logger.Error("bad configuration", "error", err)
+		return 2
+	}
 	srv := &http.Server{
-		Handler:           server.New(scfg, rt),
+		Handler:           guard.Handler(server.New(scfg, rt)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

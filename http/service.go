@@ -78,6 +78,9 @@ type Config struct {
 	Metrics http.Handler
 	// Pprof serves Go's profiler at /debug/pprof/ (hraftd -pprof).
 	Pprof bool
+	// Guard, if set, wraps the whole API (hraftd puts internal/webguard
+	// here: cross-origin writes, Host allowlist, security headers).
+	Guard func(http.Handler) http.Handler
 	// Faults, if set, serves GET and POST /debug/faults (test clusters
 	// only: it lets any client partition this node).
 	Faults Faults
@@ -180,8 +183,12 @@ func (s *Service) Start() error {
 	// httpx.Listener makes net/http's own answers (to a request it cannot
 	// parse) JSON, like the handlers'.
 	s.ln = httpx.Listener(ln)
+	var h http.Handler = s
+	if s.cfg.Guard != nil {
+		h = s.cfg.Guard(s)
+	}
 	s.server = &http.Server{
-		Handler:           s,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),

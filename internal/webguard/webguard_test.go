@@ -99,6 +99,7 @@ func TestHostAllowlist(t *testing.T) {
 		{"[::1]:8080", true},
 		{"[::1]", true},
 		{"localhost:8080", true},
+		{":11000", true}, // Go's client for http://:11000 (-join :11000)
 		{"LOCALHOST.", true},
 		{"dash.localhost:8080", true},
 		{"node1.internal:9999", true}, // the port is not part of the check

@@ -28,6 +28,8 @@ type request struct {
 	path   string // sent as is: no escaping, no cleaning
 	body   []byte
 	header map[string]string
+	// host, if set, is the Host header sent instead of addr.
+	host string
 	// declared, if larger than len(body), is the Content-Length sent: the
 	// body is cut short and the write side closed.
 	declared int
@@ -42,7 +44,11 @@ func do(addr string, r request) (*http.Response, []byte, error) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", r.method, r.path, addr)
+	host := addr
+	if r.host != "" {
+		host = r.host
+	}
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", r.method, r.path, host)
 	n := len(r.body)
 	if r.declared > n {
 		n = r.declared
