@@ -27,6 +27,9 @@ func DecodeObject(body []byte, v any, strict bool) error {
 	if !utf8.Valid(body) {
 		return fmt.Errorf("%w: the body is not valid UTF-8", kv.ErrInvalid)
 	}
+	if esc, ok := loneSurrogate(body); ok {
+		return fmt.Errorf(`%w: the escape %s is half of a UTF-16 surrogate pair with no other half; it is not a character (JSON decoders turn it into U+FFFD, so two different keys would name one)`, kv.ErrInvalid, esc)
+	}
 	trimmed := bytes.Trim(body, jsonSpace)
 	if len(trimmed) == 0 {
 		return fmt.Errorf("%w: the body is empty; send a JSON object", kv.ErrInvalid)
@@ -73,4 +76,56 @@ func decodeError(err error, strict bool) error {
 		}
 	}
 	return fmt.Errorf("%w: %q must be %s, not a JSON %s", kv.ErrInvalid, te.Field, want, te.Value)
+}
+
+// loneSurrogate finds a \uD800-\uDFFF escape that is not a high surrogate
+// followed by a low one, and returns it. Backslashes occur in valid JSON
+// only inside strings, so the body is scanned without tracking them.
+func loneSurrogate(b []byte) (string, bool) {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			i++ // \\, \" and the like: skip the escaped byte
+			continue
+		}
+		r, ok := hex4(b, i+2)
+		if !ok {
+			continue // malformed: the decoder will say so
+		}
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if lo, ok := hex4(b, i+8); ok && i+7 < len(b) && b[i+6] == '\\' && b[i+7] == 'u' && lo >= 0xDC00 && lo <= 0xDFFF {
+				i += 11
+				continue
+			}
+			return string(b[i : i+6]), true
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return string(b[i : i+6]), true
+		}
+		i += 5
+	}
+	return "", false
+}
+
+// hex4 reads four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
