@@ -15,10 +15,15 @@
 // advertised Raft address and its group's ID, and the acceptor answers
 // whether it takes the connection: a node never lets a node of another
 // group reach its raft (see group.go).
+//
+// With TLS (see tls.go) every connection is mutual TLS before the preamble
+// is read: only a node certificate from the cluster's CA gets that far, and
+// the address it claims in the preamble must be one its certificate covers.
 package raftnet
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,6 +35,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/kvraft/hraftd/internal/tlsconf"
 )
 
 // preambleMagic starts every connection, so that a stray client (a browser
@@ -39,17 +46,19 @@ const preambleMagic = "HRN2"
 // maxAddrLen bounds the address in a preamble.
 const maxAddrLen = 255
 
-// handshakeTimeout bounds how long an accepted connection may take to send
-// its preamble.
+// handshakeTimeout bounds how long an accepted connection may take to
+// complete its TLS handshake, if any, and send its preamble.
 const handshakeTimeout = 5 * time.Second
 
 // ErrBlocked is returned when dialing a peer this node is cut off from.
 var ErrBlocked = errors.New("raftnet: peer is blocked by fault injection")
 
-// Layer is a raft.StreamLayer over TCP with per-peer fault injection.
+// Layer is a raft.StreamLayer over TCP, or mutual TLS, with per-peer
+// fault injection.
 type Layer struct {
 	ln        net.Listener
 	advertise addr
+	tls       *tlsSide // nil: plain TCP
 
 	accepted chan net.Conn
 	done     chan struct{}
@@ -65,7 +74,17 @@ type Layer struct {
 var _ raft.StreamLayer = (*Layer)(nil)
 
 // Listen listens on bind and advertises advertise (bind if empty) to peers.
-func Listen(bind, advertise string) (*Layer, error) {
+// With tlsSrc, every connection in either direction is mutual TLS between
+// nodes of tlsSrc's CA (see tls.go); with nil, it is plain TCP. A cluster is
+// all one or the other: the two do not talk to each other.
+func Listen(bind, advertise string, tlsSrc *tlsconf.Source) (*Layer, error) {
+	var side *tlsSide
+	if tlsSrc != nil {
+		var err error
+		if side, err = newTLSSide(tlsSrc); err != nil {
+			return nil, err
+		}
+	}
 	if advertise == "" {
 		advertise = bind
 	}
@@ -86,6 +105,7 @@ func Listen(bind, advertise string) (*Layer, error) {
 	l := &Layer{
 		ln:        ln,
 		advertise: addr(advertise),
+		tls:       side,
 		accepted:  make(chan net.Conn),
 		done:      make(chan struct{}),
 		blocked:   make(map[string]bool),
@@ -118,18 +138,27 @@ func (l *Layer) acceptLoop() {
 	}
 }
 
-// handshake reads an accepted connection's preamble, to learn which peer
-// dialed, and hands the connection to Accept unless that peer is blocked.
-func (l *Layer) handshake(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
+// handshake completes the TLS handshake if the layer has TLS, reads an
+// accepted connection's preamble, to learn which peer dialed, and hands
+// the connection to Accept unless that peer is refused or blocked.
+func (l *Layer) handshake(raw net.Conn) {
+	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	c, cert, ok := l.secure(raw)
+	if !ok {
+		raw.Close()
+		return
+	}
 	br := bufio.NewReader(c)
 	peer, group, err := readPreamble(br)
 	if err != nil {
+		if errors.Is(err, errTLSClient) {
+			l.noteRefusal(remoteHost(raw), "a TLS client: this node runs Raft without TLS (a cluster is all TLS or all plain)")
+		}
 		c.Close()
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	if !l.answer(c, peer, group) {
+	if !l.answer(c, peer, group, cert) {
 		c.Close()
 		return
 	}
@@ -145,11 +174,18 @@ func (l *Layer) handshake(c net.Conn) {
 	}
 }
 
+// errTLSClient is readPreamble's error for a connection that opens with a
+// TLS handshake record: a peer with TLS dialing a node without it.
+var errTLSClient = errors.New("raftnet: a TLS client on a plain listener")
+
 // readPreamble reads the magic, the dialer's advertised Raft address and
 // its group ("" if it does not know it yet).
 func readPreamble(r *bufio.Reader) (peer, group string, err error) {
 	magic := make([]byte, len(preambleMagic))
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != preambleMagic {
+		if magic[0] == 0x16 && magic[1] == 0x03 { // a handshake record, TLS 1.x
+			return "", "", errTLSClient
+		}
 		return "", "", errors.New("raftnet: bad preamble")
 	}
 	if peer, err = readShortString(r); err != nil {
@@ -189,13 +225,15 @@ func (l *Layer) Accept() (net.Conn, error) {
 	}
 }
 
-// Dial connects to a peer's advertised Raft address.
+// Dial connects to a peer's advertised Raft address; with TLS, it checks
+// that the peer holds a node certificate of the CA covering that address,
+// and presents this node's.
 func (l *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	peer := string(address)
 	if l.isBlocked(peer) {
 		return nil, fmt.Errorf("dial %s: %w", peer, ErrBlocked)
 	}
-	c, err := net.DialTimeout("tcp", peer, timeout)
+	c, err := l.connect(peer, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +298,7 @@ func (l *Layer) Block(peers ...string) {
 	}
 	l.mu.Unlock()
 	for _, c := range doomed {
-		c.Close()
+		c.cut()
 	}
 }
 
@@ -330,11 +368,22 @@ func (c *peerConn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
-func (c *peerConn) Close() error {
+func (c *peerConn) Close() error { return c.close(false) }
+
+// cut closes the connection at once: over TLS it closes the TCP connection
+// under it, where Close would first send a close_notify alert, which can
+// wait (up to seconds) on a peer that has stopped reading.
+func (c *peerConn) cut() { _ = c.close(true) }
+
+func (c *peerConn) close(abrupt bool) error {
 	var err error
 	c.once.Do(func() {
 		if c.layer != nil {
 			c.layer.untrack(c)
+		}
+		if tc, ok := c.Conn.(*tls.Conn); ok && abrupt {
+			err = tc.NetConn().Close()
+			return
 		}
 		err = c.Conn.Close()
 	})
@@ -351,6 +400,6 @@ func (l *Layer) CloseConns() {
 	}
 	l.mu.Unlock()
 	for _, c := range conns {
-		c.Close()
+		c.cut()
 	}
 }

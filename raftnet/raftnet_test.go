@@ -12,7 +12,7 @@ import (
 
 func listen(t *testing.T) *Layer {
 	t.Helper()
-	l, err := Listen("127.0.0.1:0", "")
+	l, err := Listen("127.0.0.1:0", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

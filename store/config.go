@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kvraft/hraftd/internal/tlsconf"
 	"github.com/kvraft/hraftd/kv"
 )
 
@@ -17,6 +18,11 @@ type Config struct {
 	RaftBind string
 	// RaftAdvertise is the address peers dial; RaftBind if empty.
 	RaftAdvertise string
+	// RaftTLS, if set, runs Raft over mutual TLS: the node accepts only
+	// peers that present a node certificate from its CA covering the Raft
+	// address they claim, and dials only peers that do. Nil is plain TCP.
+	// A group is all one or the other.
+	RaftTLS *tlsconf.Source
 	// HTTPAddr is this node's HTTP API address as clients should dial it.
 	// It is replicated so that any member can forward to the leader.
 	HTTPAddr string

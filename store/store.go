@@ -251,7 +251,7 @@ func (s *Store) openStorage(logger hclog.Logger) (storage, error) {
 
 // listen opens the Raft stream layer and the transport over it.
 func (s *Store) listen(logger hclog.Logger) (*raft.NetworkTransport, error) {
-	layer, err := raftnet.Listen(s.cfg.RaftBind, s.cfg.RaftAdvertise)
+	layer, err := raftnet.Listen(s.cfg.RaftBind, s.cfg.RaftAdvertise, s.cfg.RaftTLS)
 	if err != nil {
 		return nil, err
 	}
