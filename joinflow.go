@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	httpd "github.com/kvraft/hraftd/http"
 	"github.com/kvraft/hraftd/store"
 )
 
@@ -22,18 +23,18 @@ import (
 // background, since the group may have no leader yet and start-up must not
 // wait for one. A node on an empty data directory says so (fresh), so the
 // leader takes it in as a non-voter and promotes it once it has caught up.
-func joinGroup(ctx context.Context, logger *slog.Logger, o *options, st *store.Store) bool {
+func joinGroup(ctx context.Context, logger *slog.Logger, o *options, st *store.Store, p httpd.Peers) bool {
 	req := api.JoinRequest{ID: o.id, Addr: o.radv, HTTPAddr: o.hadv,
 		Group: st.Group(), Incarnation: st.Incarnation(), Fresh: !st.Recovered()}
 	if st.Recovered() {
 		go func() {
-			if err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout, st); err != nil {
+			if err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout, st, p); err != nil {
 				logger.Warn("rejoin after restart did not complete; continuing as a recovered member", "error", err)
 			}
 		}()
 		return true
 	}
-	err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout, st)
+	err := joinWithRetry(ctx, logger, o.join, req, o.joinTimeout, st, p)
 	if err != nil && ctx.Err() == nil {
 		logger.Error("could not join the group", "join", o.join, "error", err)
 		return false
@@ -41,8 +42,9 @@ func joinGroup(ctx context.Context, logger *slog.Logger, o *options, st *store.S
 	return true
 }
 
-// joinURLs turns -join's comma-separated addresses into /join URLs.
-func joinURLs(join string) []string {
+// joinURLs turns -join's comma-separated addresses into /join URLs, with
+// the cluster's scheme where an address has none.
+func joinURLs(join, scheme string) []string {
 	var urls []string
 	for a := range strings.SplitSeq(join, ",") {
 		a = strings.TrimSpace(a)
@@ -50,7 +52,7 @@ func joinURLs(join string) []string {
 			continue
 		}
 		if !strings.Contains(a, "://") {
-			a = "http://" + a
+			a = scheme + "://" + a
 		}
 		urls = append(urls, strings.TrimSuffix(a, "/")+"/join")
 	}
@@ -60,15 +62,19 @@ func joinURLs(join string) []string {
 // joinWithRetry asks the member at joinAddr to add this node, retrying with
 // backoff until it succeeds or the timeout passes: the member may not be up
 // yet, or its group may be between leaders. A 4xx answer is final.
-func joinWithRetry(ctx context.Context, logger *slog.Logger, joinAddr string, req api.JoinRequest, timeout time.Duration, st *store.Store) error {
+//
+// On a TLS cluster the request goes over HTTPS with this node's
+// certificate, which is its credential: the member checks that the
+// certificate proves the ID and addresses the join claims.
+func joinWithRetry(ctx context.Context, logger *slog.Logger, joinAddr string, req api.JoinRequest, timeout time.Duration, st *store.Store, p httpd.Peers) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	body, _ := json.Marshal(req)
-	urls := joinURLs(joinAddr)
+	urls := joinURLs(joinAddr, p.URLScheme())
 	if len(urls) == 0 {
 		return errors.New("-join names no address")
 	}
-	client := &http.Client{Timeout: 15 * time.Second}
+	client := httpd.NewPeerClient(p, 15*time.Second)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		u := urls[(attempt-1)%len(urls)]

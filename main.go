@@ -18,6 +18,7 @@ import (
 	"time"
 
 	httpd "github.com/kvraft/hraftd/http"
+	"github.com/kvraft/hraftd/internal/secure"
 	"github.com/kvraft/hraftd/internal/webguard"
 	"github.com/kvraft/hraftd/metrics"
 	"github.com/kvraft/hraftd/raftnet"
@@ -69,6 +70,8 @@ type options struct {
 	readyMaxLag                        uint64
 	logStore                           string
 	allowHosts, trustedOrigins         string
+	maxConns                           int
+	sec                                secure.Flags
 	dataDir                            string
 }
 
@@ -85,9 +88,11 @@ func parseFlags() (*options, error) {
 	fs.DurationVar(&o.joinTimeout, "join-timeout", 60*time.Second, "How long to keep retrying -join (the group may still be electing a leader) before giving up")
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.IntVar(&o.maxKey, "max-key", 1024, "Longest key accepted, in bytes (longer ones get 413)")
-	fs.BoolVar(&o.faults, "fault-injection", false, "Serve /debug/faults, which lets any client cut this node's Raft traffic to chosen peers or change its state behind the log. For test clusters only")
+	fs.BoolVar(&o.faults, "fault-injection", false, "Serve /debug/faults, which lets any client (an admin, with TLS or -auth) cut this node's Raft traffic to chosen peers or change its state behind the log. For test clusters only")
 	fs.StringVar(&o.allowHosts, "allow-host", "", "Host names (comma-separated; .example.com for a domain) this node answers to besides IP addresses, localhost, its own -haddr/-hadv host and this machine's name: a guard against DNS rebinding")
 	fs.StringVar(&o.trustedOrigins, "trusted-origin", "", "Origins (scheme://host:port, comma-separated) whose browser pages may send writes; others are refused (curl, Postman and scripts are not affected)")
+	fs.IntVar(&o.maxConns, "max-conns", webguard.DefaultMaxConns, "Most HTTP connections open at once; past it new ones get 503 (plain HTTP) or are closed (HTTPS)")
+	o.sec.Register(fs, "node")
 	fs.BoolVar(&o.pprof, "pprof", false, "Serve Go's profiler at /debug/pprof/ on the HTTP address")
 	fs.Int64Var(&o.memLimitMiB, "memory-limit", 300, "Soft memory limit in MiB for Go's garbage collector (0: none; the GOMEMLIMIT variable, if set, wins). It keeps RSS near the live data; a node holding more live data than this spends up to half its CPU in GC, so raise it for big data sets")
 	fs.Uint64Var(&o.snapshotThreshold, "snapshot-threshold", 0, "Log entries since the last snapshot that make Raft take a new one (0: Raft's default, 8192). Small values are for tests")
@@ -164,7 +169,12 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := openStore(o, base)
+	sec, err := loadSecurity(o, logger)
+	if err != nil {
+		logger.Error("hraftd cannot start: " + err.Error())
+		return 1
+	}
+	st, err := openStore(o, base, sec)
 	var oe *store.OpenError
 	if errors.As(err, &oe) {
 		// One line naming the file and what to do.
@@ -175,7 +185,8 @@ func run() int {
 		logger.Error("failed to open store", "error", err)
 		return 1
 	}
-	svc, err := startHTTP(o, st, logger)
+	peerCfg := httpd.Peers{Scheme: sec.Scheme(), Transport: sec.Transport}
+	svc, err := startHTTP(o, st, logger, sec, peerCfg)
 	if err != nil {
 		logger.Error("failed to start HTTP service", "error", err)
 		_ = st.Close()
@@ -184,13 +195,14 @@ func run() int {
 	logger.Info("hraftd started", startedAttrs(o, svc.Addr(), st.Recovered())...)
 
 	code := 0
-	if o.join != "" && !joinGroup(ctx, logger, o, st) {
+	if o.join != "" && !joinGroup(ctx, logger, o, st, peerCfg) {
 		code = 1
 		stop()
 	}
-	go watchRemoval(ctx, logger, st)
+	members := peers{client: httpd.NewPeerClient(peerCfg, time.Second), Peers: peerCfg}
+	go watchGroup(ctx, logger, st, members)
 	if o.replicaCheck > 0 {
-		go compareReplicas(ctx, logger, st, o.replicaCheck)
+		go compareReplicas(ctx, logger, st, o.replicaCheck, members)
 	}
 	select {
 	case <-ctx.Done():
@@ -203,8 +215,27 @@ func run() int {
 	return code
 }
 
+// loadSecurity loads what -tls-* and -auth name and applies the rules
+// that keep a node from being open to strangers: beyond loopback it needs
+// TLS and -auth (or -insecure), and -auth needs TLS, because members
+// prove who they are to each other (forwarding, admitting, reading each
+// other's status) by their node certificates.
+func loadSecurity(o *options, logger *slog.Logger) (*secure.Setup, error) {
+	sec, err := o.sec.Load(logger)
+	if err != nil {
+		return nil, err
+	}
+	if sec.Users != nil && sec.TLS == nil {
+		return nil, errors.New("-auth needs -tls-cert, -tls-key and -tls-ca: nodes call each other with their node certificates (make certs writes a development set)")
+	}
+	if err := o.sec.CheckExposure(sec, o.haddr, o.raddr); err != nil {
+		return nil, err
+	}
+	return sec, nil
+}
+
 // openStore opens the node's replica of the store as the flags say.
-func openStore(o *options, logger *slog.Logger) (*store.Store, error) {
+func openStore(o *options, logger *slog.Logger, sec *secure.Setup) (*store.Store, error) {
 	cfg := store.DefaultConfig()
 	cfg.ID = o.id
 	cfg.RaftBind = o.raddr
@@ -215,6 +246,7 @@ func openStore(o *options, logger *slog.Logger) (*store.Store, error) {
 	cfg.Bootstrap = o.join == ""
 	cfg.ReadyMaxLag = o.readyMaxLag
 	cfg.LogStore = o.logStore
+	cfg.RaftTLS = sec.TLS
 	cfg.OnFatal = func(err error) {
 		logger.Error("cannot go on: "+err.Error(), "data_dir", o.dataDir,
 			"fix", "free space on the data directory's disk (or fix the disk), then start hraftd again with the same command")
@@ -236,9 +268,19 @@ func openStore(o *options, logger *slog.Logger) (*store.Store, error) {
 }
 
 // startHTTP serves the node's API, with its metrics, over st.
-func startHTTP(o *options, st *store.Store, logger *slog.Logger) (*httpd.Service, error) {
+func startHTTP(o *options, st *store.Store, logger *slog.Logger, sec *secure.Setup, p httpd.Peers) (*httpd.Service, error) {
 	hcfg := httpd.DefaultConfig()
 	hcfg.Addr = o.haddr
+	hcfg.Peers = p
+	hcfg.Server.MaxConns = o.maxConns
+	tlsCfg, err := sec.ServerTLS()
+	if err != nil {
+		return nil, err
+	}
+	hcfg.Server.TLS = tlsCfg
+	if sec.Users != nil {
+		hcfg.Auth = sec.Users
+	}
 	hcfg.MaxBodyBytes = o.maxBody
 	hcfg.Logger = logger
 	hcfg.Pprof = o.pprof
@@ -246,6 +288,7 @@ func startHTTP(o *options, st *store.Store, logger *slog.Logger) (*httpd.Service
 	if err != nil {
 		return nil, err
 	}
+	guard.LimitBodies(0, o.maxBody)
 	hcfg.Guard = guard.Handler
 	nodeMetrics := metrics.NewNode(st)
 	hcfg.Observer = nodeMetrics

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	httpd "github.com/kvraft/hraftd/http"
 	"github.com/kvraft/hraftd/kv"
 	"github.com/kvraft/hraftd/store"
 )
@@ -30,13 +30,13 @@ const (
 // a leader.
 const leaderlessReportEvery = 30 * time.Second
 
-// watchRemoval runs until ctx ends or the store is done. While the node
-// follows a leader, it reads the leader's commit index, against which the
-// node's readiness is measured. After a quiet spell without a leader, it
-// asks the group's members about this node: it stops the node if they
-// prove it was removed, and otherwise says why it may have no leader.
-func watchRemoval(ctx context.Context, logger *slog.Logger, st *store.Store) {
-	client := &http.Client{Timeout: time.Second}
+// watchGroup watches this node's standing in its group until ctx ends or
+// the store is done. While the node follows a leader, it reads the
+// leader's commit index, against which the node's readiness is measured.
+// After a quiet spell without a leader, it asks the group's members about
+// this node: it stops the node if they prove it was removed, and
+// otherwise says why it may have no leader.
+func watchGroup(ctx context.Context, logger *slog.Logger, st *store.Store, p peers) {
 	t := time.NewTicker(removalPoll)
 	defer t.Stop()
 	heard := time.Now()
@@ -52,7 +52,7 @@ func watchRemoval(ctx context.Context, logger *slog.Logger, st *store.Store) {
 		me, err := st.Status()
 		if err == nil && me.Leader.ID != "" && me.Leader.ID != me.Me.ID && me.Leader.HTTPAddr != "" {
 			// How far this follower is behind its leader (store/lag.go).
-			if ls, err := peerStatus(ctx, client, me.Leader.HTTPAddr); err == nil && ls.Me.ID == me.Leader.ID {
+			if ls, err := p.status(ctx, me.Leader.HTTPAddr); err == nil && ls.Me.ID == me.Leader.ID {
 				st.NoteLeaderCommit(ls.Me.ID, ls.CommitIndex)
 			}
 		}
@@ -68,7 +68,7 @@ func watchRemoval(ctx context.Context, logger *slog.Logger, st *store.Store) {
 			if id == me.Me.ID || addr == "" {
 				continue
 			}
-			peer, err := peerStatus(ctx, client, addr)
+			peer, err := p.status(ctx, addr)
 			answers[id] = peerAnswer{http: addr, st: peer, err: err}
 			if err != nil {
 				continue
@@ -156,20 +156,16 @@ func removedBy(me kv.Status, peer api.Status) (string, bool) {
 	return fmt.Sprintf("%s, the leader of group %s at term %d, does not list this node as a member: it was removed from its group", peer.Me.ID, peer.Group, peer.Term), true
 }
 
-// peerStatus reads another member's /status.
-func peerStatus(ctx context.Context, client *http.Client, httpAddr string) (api.Status, error) {
-	var st api.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/status", nil)
-	if err != nil {
-		return st, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("GET /status on %s: %s", httpAddr, resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+// peers is how this node reads other members' /status: the client and
+// scheme of the node's peer calls (HTTPS with its certificate on a TLS
+// cluster).
+type peers struct {
+	client *http.Client
+	httpd.Peers
+}
+
+// status reads the /status of the member at httpAddr.
+func (p peers) status(ctx context.Context, httpAddr string) (api.Status, error) {
+	st, _, err := httpd.PeerStatus(ctx, p.client, p.URL(httpAddr, "/status"))
+	return st, err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -15,10 +14,9 @@ import (
 // compareReplicas runs the leader's replica comparison (store/compare.go)
 // every interval while this node leads, asking members for their digests
 // through their /status.
-func compareReplicas(ctx context.Context, logger *slog.Logger, st *store.Store, interval time.Duration) {
-	client := &http.Client{Timeout: time.Second}
+func compareReplicas(ctx context.Context, logger *slog.Logger, st *store.Store, interval time.Duration, p peers) {
 	fetch := func(ctx context.Context, m kv.Member, index uint64) (kv.Digest, bool, error) {
-		return checkpointDigest(ctx, client, m, index)
+		return checkpointDigest(ctx, p, m, index)
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -52,11 +50,11 @@ func compareReplicas(ctx context.Context, logger *slog.Logger, st *store.Store, 
 
 // checkpointDigest reads member m's digest at the checkpoint at index from
 // its /status.
-func checkpointDigest(ctx context.Context, client *http.Client, m kv.Member, index uint64) (kv.Digest, bool, error) {
+func checkpointDigest(ctx context.Context, p peers, m kv.Member, index uint64) (kv.Digest, bool, error) {
 	if m.HTTPAddr == "" {
 		return kv.Digest{}, false, fmt.Errorf("%s: %w: no HTTP address known", m.ID, store.ErrNoDigest)
 	}
-	ps, err := peerStatus(ctx, client, m.HTTPAddr)
+	ps, err := p.status(ctx, m.HTTPAddr)
 	if err != nil {
 		return kv.Digest{}, false, err
 	}

@@ -1,14 +1,18 @@
 package httpd
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/internal/tlsconf"
 	"github.com/kvraft/hraftd/kv"
 )
 
@@ -40,7 +44,7 @@ func (s *Service) admit(ctx context.Context, req api.JoinRequest, res kv.JoinRes
 	defer t.Stop()
 	var last api.Status
 	for {
-		st, err := s.joinerStatus(ctx, req.HTTPAddr)
+		st, err := s.joinerStatus(ctx, req.ID, req.HTTPAddr)
 		if err == nil {
 			last = st
 			if st.Group != "" && res.Group != "" && st.Group != res.Group {
@@ -63,20 +67,41 @@ func (s *Service) admit(ctx context.Context, req api.JoinRequest, res kv.JoinRes
 	}
 }
 
-// joinerStatus reads a joiner's /status.
-func (s *Service) joinerStatus(ctx context.Context, httpAddr string) (api.Status, error) {
-	var st api.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/status", nil)
+// PeerStatus reads the /status at url (a node's, through client). cs is
+// the connection's TLS state (nil over plain HTTP), for a caller that
+// checks who answered.
+func PeerStatus(ctx context.Context, client *http.Client, url string) (st api.Status, cs *tls.ConnectionState, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return st, err
+		return st, nil, err
 	}
-	resp, err := s.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return st, err
+		return st, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("GET /status: %s", resp.Status)
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return st, resp.TLS, fmt.Errorf("GET %s: %s %s", url, resp.Status, bytes.TrimSpace(msg))
 	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	return st, resp.TLS, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
+}
+
+// joinerStatus reads a joiner's /status. On a TLS cluster the joiner must
+// answer with a node certificate issued to the ID it joins as (the
+// transport has already checked the CA, the role and the address), so an
+// address held by someone else never becomes a voter under that name.
+func (s *Service) joinerStatus(ctx context.Context, id, httpAddr string) (api.Status, error) {
+	st, cs, err := PeerStatus(ctx, s.client, s.cfg.Peers.URL(httpAddr, "/status"))
+	if err != nil || cs == nil {
+		return st, err
+	}
+	pid, err := tlsconf.PeerIdentity(cs)
+	if err != nil {
+		return st, err
+	}
+	if err := pid.CheckClaim(tlsconf.RoleNode, id, ""); err != nil {
+		return st, fmt.Errorf("the node at %s is not %s: %w", httpAddr, id, err)
+	}
+	return st, nil
 }

@@ -22,6 +22,10 @@ func (s *Service) handleJoin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := checkJoinClaim(r, req); err != nil {
+		httpx.WriteError(w, http.StatusForbidden, "join refused: "+err.Error())
+		return
+	}
 	res, err := s.store.Join(r.Context(), kv.Joiner{ID: req.ID, RaftAddr: req.Addr, HTTPAddr: req.HTTPAddr,
 		Group: req.Group, Incarnation: req.Incarnation, Fresh: req.Fresh})
 	if err != nil {

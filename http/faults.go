@@ -11,8 +11,9 @@ import (
 // Faults cuts this node's Raft traffic to and from chosen peers, and can
 // change its state behind the log's back. The chaos tests use it to make
 // network partitions between real processes without root (see package
-// raftnet for why); the disk-fault tests, to make a replica diverge. It is only served when hraftd runs
-// with -fault-injection.
+// raftnet for why); the disk-fault tests, to make a replica diverge. It
+// is only served when hraftd runs with -fault-injection (and, on a TLS
+// cluster, only to an admin).
 type Faults interface {
 	// Block cuts traffic with the peers at these Raft addresses.
 	Block(peers ...string)

@@ -14,17 +14,26 @@ import (
 	"github.com/kvraft/hraftd/kv"
 )
 
-// newForwardClient returns the client a follower forwards requests with.
-func newForwardClient() *http.Client {
+// NewPeerClient returns the client a node calls other nodes with
+// (forwarding to its leader, admitting a joiner, reading members'
+// status): over p's transport, never through a proxy, never following a
+// redirect (a 307 goes back to the client). timeout 0 means none: the
+// caller's context bounds each call.
+func NewPeerClient(p Peers, timeout time.Duration) *http.Client {
+	t := &http.Transport{
+		Proxy:               nil, // calls stay between nodes
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 2 * time.Second,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	if p.Transport != nil {
+		t = p.Transport(t)
+	}
 	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:               nil, // forwarding stays between nodes
-			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-			MaxIdleConns:        256,
-			MaxIdleConnsPerHost: 128,
-			IdleConnTimeout:     90 * time.Second,
-		},
-		// Nodes never follow a redirect: a 307 goes back to the client.
+		Transport:     t,
+		Timeout:       timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
@@ -52,7 +61,7 @@ func (s *Service) redirectOrForward(w http.ResponseWriter, r *http.Request, body
 	if leaderHTTP == "" || leaderID == s.store.ID() || r.Header.Get(api.HeaderForwarded) != "" {
 		return false
 	}
-	target := url.URL{Scheme: "http", Host: leaderHTTP, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	target := url.URL{Scheme: s.cfg.Peers.URLScheme(), Host: leaderHTTP, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	if _, ok := r.URL.Query()["redirect"]; ok {
 		w.Header().Set("Location", target.String())
 		writeLeaderError(w, http.StatusTemporaryRedirect, "not the leader; the leader is "+leaderID+" at "+leaderHTTP, leaderHTTP)

@@ -25,6 +25,7 @@ import (
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/internal/cleanpath"
 	"github.com/kvraft/hraftd/internal/httpx"
+	"github.com/kvraft/hraftd/internal/webguard"
 	"github.com/kvraft/hraftd/kv"
 )
 
@@ -84,6 +85,38 @@ type Config struct {
 	// Faults, if set, serves GET and POST /debug/faults (test clusters
 	// only: it lets any client partition this node).
 	Faults Faults
+	// Server holds the listener's limits (header size, read deadlines,
+	// connection cap) and, if its TLS is set, makes the API HTTPS.
+	Server webguard.ServerConfig
+	// Auth, if set, authenticates clients and checks each route's
+	// permission (hraftd -auth); see access.go.
+	Auth Authorizer
+	// Peers is how this node calls other nodes (forwarding, admitting a
+	// joiner): the URL scheme and the client's transport. The zero value
+	// is plain HTTP.
+	Peers Peers
+}
+
+// Peers says how a node calls other nodes.
+type Peers struct {
+	// Scheme is "https" on a TLS cluster, else "" or "http".
+	Scheme string
+	// Transport, if set, adapts the client's transport (TLS dialing with
+	// this node's certificate).
+	Transport func(*http.Transport) *http.Transport
+}
+
+// URL is the URL of path on the node at hostport.
+func (p Peers) URL(hostport, path string) string {
+	return p.URLScheme() + "://" + hostport + path
+}
+
+// URLScheme is the scheme of peer URLs: Scheme, or "http" if unset.
+func (p Peers) URLScheme() string {
+	if p.Scheme == "" {
+		return "http"
+	}
+	return p.Scheme
 }
 
 // DefaultConfig returns the configuration hraftd starts from.
@@ -132,7 +165,7 @@ func New(cfg Config, s Store) *Service {
 		store:  s,
 		logger: logger.With("component", "http"),
 		mux:    httpx.NewMux(),
-		client: newForwardClient(),
+		client: NewPeerClient(cfg.Peers, 0),
 	}
 	svc.nodeIDHeader = sync.OnceValue(func() []string { return []string{s.ID()} })
 	svc.routes()
@@ -176,23 +209,23 @@ func (s *Service) routes() {
 
 // Start listens on the configured address and serves in the background.
 func (s *Service) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	// webguard.Listen caps connections and, for plain HTTP, makes
+	// net/http's own answers (to a request it cannot parse) JSON, like the
+	// handlers'; NewServer bounds headers and read times.
+	scfg := s.cfg.Server
+	if scfg.Logger == nil {
+		scfg.Logger = s.logger
+	}
+	ln, err := webguard.Listen(s.cfg.Addr, scfg)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	// httpx.Listener makes net/http's own answers (to a request it cannot
-	// parse) JSON, like the handlers'.
-	s.ln = httpx.Listener(ln)
+	s.ln = ln
 	var h http.Handler = s
 	if s.cfg.Guard != nil {
 		h = s.cfg.Guard(s)
 	}
-	s.server = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-	}
+	s.server = webguard.NewServer(scfg, h)
 	go func() {
 		if err := s.server.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error("http server stopped", "error", err)
@@ -231,6 +264,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	defer httpx.Recover(s.logger, w, r)
+	if (s.cfg.Auth != nil || s.cfg.Server.TLS != nil) && !s.authorize(w, r) {
+		return
+	}
 	// A path the mux would answer with an HTML redirect to its cleaned
 	// form ("/key/../status", "//key/x") is bad input: a JSON 400 that
 	// says how to send such a key.

@@ -23,7 +23,9 @@
 //     both; every client of these APIs sends bodies it holds in memory,
 //     with a length.
 //   - server limits (NewServer, Listen): small headers, read deadlines for
-//     headers and bodies, idle timeouts, and a cap on connections.
+//     headers and bodies, idle timeouts, and a cap on connections; and a
+//     budget for the request bodies all requests in flight hold together
+//     (Bodies).
 package webguard
 
 import (
@@ -67,6 +69,7 @@ type Guard struct {
 	// domains are the allowed names given with a leading dot.
 	domains []string
 	cop     *http.CrossOriginProtection
+	bodies  budget // see budget.go
 }
 
 // New builds a Guard; it fails on an origin that is not scheme://host[:port].
@@ -98,14 +101,15 @@ func New(cfg Config) (*Guard, error) {
 		}
 	}
 	g.cop.SetDenyHandler(http.HandlerFunc(g.denyCrossOrigin))
+	g.LimitBodies(0, 0)
 	return g, nil
 }
 
 // Handler applies every guard to h, cheapest refusal first: the Host
-// check, then the body framing, then the cross-origin check; the security
-// headers are on every answer, refusals included.
+// check, then the body framing, then the cross-origin check, then the body
+// budget; the security headers are on every answer, refusals included.
 func (g *Guard) Handler(h http.Handler) http.Handler {
-	return g.Headers(g.Hosts(RequireLength(g.CrossOrigin(h))))
+	return g.Headers(g.Hosts(RequireLength(g.CrossOrigin(g.Bodies(h)))))
 }
 
 // CrossOrigin refuses state-changing requests from browser pages of other
