@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/internal/webguard"
 )
 
 func parse(t *testing.T, args ...string) (*options, error) {
@@ -26,7 +27,7 @@ func TestFlagDefaultsAreTheSeedLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.addr != ":8080" || o.timeout != 10*time.Second || !reflect.DeepEqual([][]string(o.shards), router.DefaultShards()) {
+	if o.addr != "localhost:8080" || o.maxConns != webguard.DefaultMaxConns || o.timeout != 10*time.Second || !reflect.DeepEqual([][]string(o.shards), router.DefaultShards()) {
 		t.Fatalf("defaults %+v", o)
 	}
 }
@@ -51,6 +52,7 @@ func TestBadFlags(t *testing.T) {
 		{"-timeout", "soon"},
 		{"extra-arg"},
 		{"-log-format", "xml"},
+		{"-max-conns", "0"},
 	} {
 		if _, err := parse(t, args...); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
@@ -71,17 +73,40 @@ func TestLogFormatFlag(t *testing.T) {
 }
 
 func TestDashboardURL(t *testing.T) {
-	for addr, want := range map[string]string{
-		"[::]:8080":      "http://localhost:8080/",
-		"0.0.0.0:8080":   "http://localhost:8080/",
-		"127.0.0.1:9000": "http://127.0.0.1:9000/",
+	for _, tc := range []struct {
+		scheme, addr, listening, want string
+	}{
+		{"http", "localhost:8080", "127.0.0.1:8080", "http://localhost:8080/"},
+		{"http", ":8080", "[::]:8080", "http://localhost:8080/"},
+		{"http", "0.0.0.0:8080", "0.0.0.0:8080", "http://localhost:8080/"},
+		{"http", "127.0.0.1:0", "127.0.0.1:9000", "http://127.0.0.1:9000/"},
+		{"https", "localhost:8443", "127.0.0.1:8443", "https://localhost:8443/"},
+		{"https", "10.1.2.3:8443", "10.1.2.3:8443", "https://10.1.2.3:8443/"},
 	} {
-		a, err := net.ResolveTCPAddr("tcp", addr)
+		a, err := net.ResolveTCPAddr("tcp", tc.listening)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := dashboardURL(a); got != want {
-			t.Errorf("dashboardURL(%s) = %s, want %s", addr, got, want)
+		if got := dashboardURL(tc.scheme, tc.addr, a); got != tc.want {
+			t.Errorf("dashboardURL(%s, %s, %s) = %s, want %s", tc.scheme, tc.addr, tc.listening, got, tc.want)
+		}
+	}
+}
+
+// The read deadline ends a request (net/http cancels its context), so it
+// must outlast -timeout, which a request riding out a failover may use.
+func TestReadDeadlineOutlastsTimeout(t *testing.T) {
+	for _, timeout := range []string{"1s", "10s", "60s"} {
+		o, err := parse(t, "-timeout", timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := serverLimits(o, nil, nil)
+		if l.ReadTimeout < webguard.DefaultReadTimeout || l.ReadTimeout <= o.timeout {
+			t.Errorf("-timeout %s: read deadline %s", timeout, l.ReadTimeout)
+		}
+		if l.MaxConns != o.maxConns {
+			t.Errorf("MaxConns %d, want -max-conns %d", l.MaxConns, o.maxConns)
 		}
 	}
 }
@@ -90,7 +115,11 @@ func TestDashboardURL(t *testing.T) {
 // answers it itself. Through the distributor's listener that answer is
 // JSON too.
 func TestListenerAnswersUnparsableRequestsInJSON(t *testing.T) {
-	ln, err := listen("127.0.0.1:0")
+	o, err := parse(t, "-addr", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := webguard.Listen(o.addr, serverLimits(o, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,15 @@ type Config struct {
 	// which waits for the writers just answered as well as for those
 	// already queued (see writebatch.go); 0 sends it at once.
 	WriteLinger time.Duration
+	// Scheme is the URL scheme of the nodes' API: "https" on a TLS
+	// cluster, "http" (or "") otherwise. A cluster is all one or the
+	// other.
+	Scheme string
+	// Transport, if set, adapts the connection pool to the nodes before
+	// use: with TLS, secure.Setup.Transport makes it verify that each node
+	// has a node certificate from the cluster's CA and present the
+	// distributor's own. Nil leaves plain TCP.
+	Transport func(*http.Transport) *http.Transport
 	// Logger receives the router's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -73,6 +83,14 @@ func DefaultConfig() Config {
 		ReadLinger:          time.Millisecond,
 		WriteLinger:         2 * time.Millisecond,
 	}
+}
+
+// scheme is the URL scheme of the nodes: Scheme, or "http" if unset.
+func (c Config) scheme() string {
+	if c.Scheme == "" {
+		return "http"
+	}
+	return c.Scheme
 }
 
 // Validate reports the first thing wrong with c.
@@ -114,6 +132,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReadLinger < 0 || c.WriteLinger < 0 {
 		return fmt.Errorf("router: ReadLinger and WriteLinger must not be negative, got %s and %s", c.ReadLinger, c.WriteLinger)
+	}
+	if c.Scheme != "" && c.Scheme != "http" && c.Scheme != "https" {
+		return fmt.Errorf("router: Scheme must be http or https, got %q", c.Scheme)
 	}
 	if c.MaxIdleConnsPerNode <= 0 {
 		return fmt.Errorf("router: MaxIdleConnsPerNode must be positive, got %d", c.MaxIdleConnsPerNode)

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/internal/tlsconf"
 	"github.com/kvraft/hraftd/kv"
 )
 
@@ -38,6 +40,9 @@ type fakeGroup struct {
 	ids     []string        // write IDs received, duplicates included
 	reads   [][]string      // keys of each POST /read served, in order
 	gets    int             // GET /key/{k} requests served
+	clients []string        // over TLS: the verified client identity of each request, "" for none
+
+	scheme string // of the nodes' URLs (redirects): "http" or "https"
 }
 
 // fakeNode is one node of a fakeGroup.
@@ -63,7 +68,17 @@ type fakeNode struct {
 // 127.0.0.1 ports, with node leader leading (-1: none).
 func newFakeGroup(t *testing.T, prefix string, n, leader int) *fakeGroup {
 	t.Helper()
-	g := &fakeGroup{t: t, data: map[string]string{}, seenIDs: map[string]bool{}, term: 1, quit: make(chan struct{})}
+	return newFakeGroupServing(t, prefix, n, leader, nil)
+}
+
+// newFakeGroupServing is newFakeGroup with the nodes serving HTTPS with
+// tlsCfg, if set.
+func newFakeGroupServing(t *testing.T, prefix string, n, leader int, tlsCfg *tls.Config) *fakeGroup {
+	t.Helper()
+	g := &fakeGroup{t: t, data: map[string]string{}, seenIDs: map[string]bool{}, term: 1, quit: make(chan struct{}), scheme: "http"}
+	if tlsCfg != nil {
+		g.scheme = "https"
+	}
 	for i := range n {
 		fn := &fakeNode{g: g, id: fmt.Sprintf("%s%d", prefix, i), view: leader}
 		mux := http.NewServeMux()
@@ -72,15 +87,29 @@ func newFakeGroup(t *testing.T, prefix string, n, leader int) *fakeGroup {
 		mux.HandleFunc("DELETE /key/{key...}", fn.handleWrite)
 		mux.HandleFunc("GET /key/{key...}", fn.handleGet)
 		mux.HandleFunc("POST /read", fn.handleRead)
-		fn.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fn.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			g.mu.Lock()
 			hook := fn.hook
+			if r.TLS != nil {
+				id, err := tlsconf.PeerIdentity(r.TLS)
+				client := ""
+				if err == nil {
+					client = id.Role + ":" + id.Name
+				}
+				g.clients = append(g.clients, client)
+			}
 			g.mu.Unlock()
 			if hook != nil && hook(w, r) {
 				return
 			}
 			mux.ServeHTTP(w, r)
 		}))
+		if tlsCfg != nil {
+			fn.srv.TLS = tlsCfg
+			fn.srv.StartTLS()
+		} else {
+			fn.srv.Start()
+		}
 		fn.addr = fn.srv.Listener.Addr().String()
 		t.Cleanup(fn.srv.Close)
 		g.nodes = append(g.nodes, fn)
@@ -211,7 +240,7 @@ func (n *fakeNode) notLeader(w http.ResponseWriter, r *http.Request) bool {
 		n.g.t.Errorf("%s %s without ?redirect: the router must ask for redirects", r.Method, r.URL)
 	}
 	u := *r.URL
-	u.Scheme, u.Host = "http", leader
+	u.Scheme, u.Host = g.scheme, leader
 	w.Header().Set("Location", u.String())
 	writeJSONForTest(w, http.StatusTemporaryRedirect, api.Error{Error: "not the leader", Leader: leader})
 	return true

@@ -169,7 +169,7 @@ func (r *Router) status(n *node) (api.Status, error) {
 	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.StatusTimeout)
 	defer cancel()
 	var st api.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.addr+"/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.scheme+"://"+n.addr+"/status", nil)
 	if err != nil {
 		return st, err
 	}

@@ -35,6 +35,7 @@ type Router struct {
 	cfg    Config
 	logger *slog.Logger
 	client *http.Client
+	scheme string // of the nodes' URLs: "http" or "https"
 	shards []*shard
 
 	// ctx bounds the router's own background work (polls and refreshes);
@@ -77,6 +78,7 @@ func New(cfg Config) (*Router, error) {
 			// deadline and retry policy.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
+		scheme: cfg.scheme(),
 		ctx:    ctx,
 		cancel: cancel,
 	}
@@ -92,13 +94,14 @@ func New(cfg Config) (*Router, error) {
 	return r, nil
 }
 
-// newTransport is the connection pool to the nodes.
+// newTransport is the connection pool to the nodes, adapted by
+// cfg.Transport (TLS) if set.
 func newTransport(cfg Config) *http.Transport {
 	total := 0
 	for _, s := range cfg.Shards {
 		total += len(s)
 	}
-	return &http.Transport{
+	t := &http.Transport{
 		// Nodes are reached directly: a proxy from the environment would
 		// only add a hop and a failure mode.
 		Proxy:       nil,
@@ -111,6 +114,14 @@ func newTransport(cfg Config) *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.AttemptTimeout,
 	}
+	if cfg.Transport == nil {
+		return t
+	}
+	t = cfg.Transport(t)
+	if dial := t.DialTLSContext; dial != nil {
+		t.DialTLSContext = handshakeIsDial(dial)
+	}
+	return t
 }
 
 // Start begins polling every node's /status in the background. Requests

@@ -32,7 +32,7 @@ func (r *Router) send(ctx context.Context, sh *shard, n *node, req *request) (*r
 		q += "&"
 	}
 	q += "redirect"
-	u := url.URL{Scheme: "http", Host: n.addr, Path: req.path, RawPath: req.rawPath, RawQuery: q}
+	u := url.URL{Scheme: r.scheme, Host: n.addr, Path: req.path, RawPath: req.rawPath, RawQuery: q}
 	var body io.Reader = http.NoBody
 	if req.body != nil {
 		body = bytes.NewReader(req.body)
@@ -106,14 +106,47 @@ func describe(err error) string {
 }
 
 // isDialError reports whether err happened before the request could reach
-// the node, so that a write certainly was not applied.
+// the node, so that a write certainly was not applied: a failed connect,
+// or a failed TLS handshake (the node's certificate was refused, or it
+// refused ours).
 func isDialError(err error) bool {
 	var ms maybeSentError
 	if errors.As(err, &ms) {
 		return false
 	}
+	var he handshakeError
+	if errors.As(err, &he) {
+		return true
+	}
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// handshakeError is a TLS handshake with a node that failed: no request
+// was sent on that connection.
+type handshakeError struct{ error }
+
+func (e handshakeError) Error() string { return "TLS handshake failed: " + e.error.Error() }
+
+func (e handshakeError) Unwrap() error { return e.error }
+
+// handshakeIsDial wraps a TLS dial function so that its handshake errors
+// are handshakeErrors. Its connect errors are already dial errors
+// (*net.OpError with Op "dial"); http.Transport passes a custom dialer's
+// other errors through as they are, which would make a write refused at
+// the handshake look as if it might have been applied.
+func handshakeIsDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			var oe *net.OpError
+			if errors.As(err, &oe) && oe.Op == "dial" {
+				return nil, err
+			}
+			return nil, handshakeError{err}
+		}
+		return c, nil
+	}
 }
 
 // maybeSentError marks a failed call after which a copy of the request had

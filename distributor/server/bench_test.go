@@ -29,8 +29,9 @@ func (w *discardWriter) Write(b []byte) (int, error) {
 
 // benchmarkHandler serves one request over and over through the whole
 // Server (routing, metrics, decoding, answer), with a router that answers
-// at once: the distributor's own per-request cost.
-func benchmarkHandler(b *testing.B, method, target, body string) {
+// at once: the distributor's own per-request cost. With users (-auth) the
+// request carries a user's password, checked on every request.
+func benchmarkHandler(b *testing.B, method, target, body string, users Authorizer) {
 	rt := &fakeRouter{
 		setFn: func(_ context.Context, pairs map[string]string, _ string) ([]router.Result, error) {
 			return []router.Result{{Shard: 1, Node: "node4", HTTP: "127.0.0.1:11004", Index: 123456}}, nil
@@ -41,8 +42,12 @@ func benchmarkHandler(b *testing.B, method, target, body string) {
 	}
 	cfg := DefaultConfig()
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.Auth = users
 	s := New(cfg, rt)
 	req := httptest.NewRequest(method, target, nil)
+	if users != nil {
+		req.SetBasicAuth("bench", testPassword)
+	}
 	rd := bytes.NewReader([]byte(body))
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
@@ -62,10 +67,27 @@ func benchmarkHandler(b *testing.B, method, target, body string) {
 // BenchmarkSetHandler is POST /set with a 100-byte value, the write the
 // benchmark matrix sends.
 func BenchmarkSetHandler(b *testing.B) {
-	benchmarkHandler(b, "POST", "/set", `{"clave":"bench-000000012345","valor":"`+string(bytes.Repeat([]byte("v"), 100))+`"}`)
+	benchmarkHandler(b, "POST", "/set", benchSetBody, nil)
 }
 
 // BenchmarkGetHandler is GET /get/{clave}, the linearizable read.
 func BenchmarkGetHandler(b *testing.B) {
-	benchmarkHandler(b, "GET", "/get/bench-000000012345", "")
+	benchmarkHandler(b, "GET", "/get/bench-000000012345", "", nil)
+}
+
+// BenchmarkSetHandlerAuth is BenchmarkSetHandler with -auth: the password
+// is checked against the cache of verified passwords on every request.
+func BenchmarkSetHandlerAuth(b *testing.B) {
+	benchmarkHandler(b, "POST", "/set", benchSetBody, benchUsers(b))
+}
+
+// BenchmarkGetHandlerAuth is BenchmarkGetHandler with -auth.
+func BenchmarkGetHandlerAuth(b *testing.B) {
+	benchmarkHandler(b, "GET", "/get/bench-000000012345", "", benchUsers(b))
+}
+
+var benchSetBody = `{"clave":"bench-000000012345","valor":"` + string(bytes.Repeat([]byte("v"), 100)) + `"}`
+
+func benchUsers(b *testing.B) Authorizer {
+	return usersStore(b, userEntry{Username: "bench", Perms: []string{"read", "write"}})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kvraft/hraftd/distributor/router"
 	"github.com/kvraft/hraftd/distributor/watch"
+	"github.com/kvraft/hraftd/internal/auth"
 	"github.com/kvraft/hraftd/internal/httpx"
 )
 
@@ -31,14 +32,15 @@ func (s *Server) routeDashboard() {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	files := http.FileServerFS(sub)
-	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	// The page, its files and its state (events included) are status.
+	s.route("GET /{$}", auth.PermStatus, func(w http.ResponseWriter, r *http.Request) {
 		// The page is tiny and changes with the binary: always revalidate,
 		// so a restarted distributor of a newer build serves its own page.
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, sub, "index.html")
 	})
-	s.mux.Handle("GET /ui/", http.StripPrefix("/ui/", noCache(files)))
-	s.mux.HandleFunc("GET /dashboard/state", s.handleDashboardState)
+	s.route("GET /ui/", auth.PermStatus, http.StripPrefix("/ui/", noCache(files)).ServeHTTP)
+	s.route("GET /dashboard/state", auth.PermStatus, s.handleDashboardState)
 }
 
 func noCache(h http.Handler) http.Handler {

@@ -4,9 +4,10 @@
 // (/status, the dashboard, /metrics). It validates input and translates
 // errors; the routing itself is the Router's.
 //
-// Files: handlers.go (the routes), decode.go (request bodies), errors.go
-// (errors to answers), fast.go (the hot paths' allocation-free decoding and
-// answers), dashboard.go, metrics.go and collector.go.
+// Files: handlers.go (the routes), access.go (who may use them), decode.go
+// (request bodies), errors.go (errors to answers), fast.go (the hot paths'
+// allocation-free decoding and answers), dashboard.go, metrics.go and
+// collector.go.
 package server
 
 import (
@@ -20,6 +21,7 @@ import (
 
 	"github.com/kvraft/hraftd/distributor/router"
 	"github.com/kvraft/hraftd/distributor/watch"
+	"github.com/kvraft/hraftd/internal/auth"
 	"github.com/kvraft/hraftd/internal/cleanpath"
 	"github.com/kvraft/hraftd/internal/httpx"
 )
@@ -77,6 +79,10 @@ type Config struct {
 	Observer Observer
 	// Pprof serves Go's profiler under /debug/pprof/.
 	Pprof bool
+	// Auth, if set, authenticates every request to a route and checks the
+	// permission the route needs (distributor -auth; see access.go). Nil
+	// lets every client do everything, at no cost per request.
+	Auth Authorizer
 }
 
 // DefaultConfig returns the configuration the distributor starts from.
@@ -115,16 +121,19 @@ func New(cfg Config, rt Router) *Server {
 		metrics: newMetrics(rt, cfg.Observer), instance: newInstanceID(), started: time.Now()}
 	s.mux.Hint = "; the distributor serves " + endpoints
 	// {clave...} takes the rest of the path: /get/a%2Fb and /get/a/b both
-	// read the key "a/b".
-	s.mux.HandleFunc("POST /set", s.handleSet)
-	s.mux.HandleFunc("GET /get/{clave...}", s.handleGet)
-	s.mux.HandleFunc("DELETE /delete/{clave...}", s.handleDelete)
-	s.mux.HandleFunc("POST /key", s.handleKeySet)
-	s.mux.HandleFunc("GET /key/{key...}", s.handleKeyGet)
-	s.mux.HandleFunc("DELETE /key/{key...}", s.handleKeyDelete)
-	s.mux.HandleFunc("GET /shard/{clave...}", s.handleShard)
-	s.mux.HandleFunc("GET /status", s.handleStatus)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	// read the key "a/b". Each route names the permission it needs with
+	// -auth (see access.go).
+	s.route("POST /set", auth.PermWrite, s.handleSet)
+	s.route("GET /get/{clave...}", auth.PermRead, s.handleGet)
+	s.route("DELETE /delete/{clave...}", auth.PermWrite, s.handleDelete)
+	s.route("POST /key", auth.PermWrite, s.handleKeySet)
+	s.route("GET /key/{key...}", auth.PermRead, s.handleKeyGet)
+	s.route("DELETE /key/{key...}", auth.PermWrite, s.handleKeyDelete)
+	// Where a key goes (its shard, that shard's leader and nodes) is a
+	// view of routing, not of the data: status, like /status.
+	s.route("GET /shard/{clave...}", auth.PermStatus, s.handleShard)
+	s.route("GET /status", auth.PermStatus, s.handleStatus)
+	s.route("GET /metrics", auth.PermStatus, promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP)
 	// A key route without its key in the path (GET /get) takes it from the
 	// query (GET /get?clave=..): the only way to name the keys "." and
 	// "..", which browsers and curl drop from a path even percent-encoded.
@@ -132,19 +141,21 @@ func New(cfg Config, rt Router) *Server {
 	// to the empty key.
 	for _, nk := range []struct {
 		pattern, use string
+		perm         auth.Perm
 		serve        http.HandlerFunc
 	}{
-		{"GET /get", "GET /get/{clave}", s.handleGet},
-		{"DELETE /delete", "DELETE /delete/{clave}", s.handleDelete},
-		{"GET /key", "GET /key/{key}", s.handleKeyGet},
-		{"DELETE /key", "DELETE /key/{key}", s.handleKeyDelete},
-		{"GET /shard", "GET /shard/{clave}", s.handleShard},
+		{"GET /get", "GET /get/{clave}", auth.PermRead, s.handleGet},
+		{"DELETE /delete", "DELETE /delete/{clave}", auth.PermWrite, s.handleDelete},
+		{"GET /key", "GET /key/{key}", auth.PermRead, s.handleKeyGet},
+		{"DELETE /key", "DELETE /key/{key}", auth.PermWrite, s.handleKeyDelete},
+		{"GET /shard", "GET /shard/{clave}", auth.PermStatus, s.handleShard},
 	} {
-		s.mux.HandleFunc(nk.pattern, s.keyInQuery(nk.use, nk.serve))
+		s.route(nk.pattern, nk.perm, s.keyInQuery(nk.use, nk.serve))
 	}
 	s.routeDashboard()
 	if cfg.Pprof {
-		httpx.MountPprof(s.mux)
+		// Profiles read the process's memory: admin, as on a node.
+		httpx.MountPprof(permMux{s, auth.PermAdmin})
 	}
 	return s
 }
