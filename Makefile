@@ -34,6 +34,10 @@ fmt:
 	gofmt -w .
 
 # Six nodes in the seed layout and the distributor, in the foreground.
+# make run SECURE=1: the same with TLS and passwords (HTTPS everywhere, Raft
+# over mutual TLS, -auth); it makes certs/ and certs/users.json if missing
+# and prints the admin's password and how to curl (scripts/cluster.sh).
+# make stop stops either kind.
 run:
 	./scripts/run.sh
 
@@ -49,7 +53,7 @@ clean:
 # A development CA and certificates for the six nodes, the distributor and
 # an admin client, in certs/ (kept if present; CERTSFLAGS=-force replaces
 # them, CERTSFLAGS="-hosts 10.0.0.5" adds a SAN). Private keys included:
-# for development only.
+# for development only. make run SECURE=1 uses them.
 certs:
 	$(GO) run ./cmd/certs -dir certs $(CERTSFLAGS)
 

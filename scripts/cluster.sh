@@ -27,6 +27,18 @@
 #   NO_BUILD=1     use the binaries already in BIN_DIR
 #   START_TIMEOUT  seconds to wait for the processes and leaders (default 60)
 #   STOP_HINT      how the printed help says to stop (set by run.sh)
+#   SECURE=1       start with TLS and authentication: every process serves
+#                  HTTPS, nodes talk Raft over mutual TLS, and every request
+#                  needs a password or a certificate. The certificates come
+#                  from CERTS_DIR (made with go run ./cmd/certs if missing);
+#                  CERTS_DIR/users.json is made with the user admin (all
+#                  permissions) and a random password, kept in
+#                  CERTS_DIR/admin.password (mode 0600) and printed at every
+#                  start. The script's own requests use the admin
+#                  certificate. The other commands find out by themselves
+#                  that the cluster in DATA_DIR was started with SECURE=1.
+#   CERTS_DIR      the certificates and users file for SECURE=1 (default:
+#                  certs/ at the repo root, as make certs writes it)
 
 set -euo pipefail
 
@@ -54,6 +66,11 @@ die() {
 	echo "cluster.sh: $*" >&2
 	exit 1
 }
+
+# What SECURE=1 adds: the TLS and -auth flags, the certificates and users
+# file, the printed help. It sets SECURE_ON, SCHEME and CURL_TLS.
+# shellcheck source=scripts/secure.sh
+. "$ROOT/scripts/secure.sh"
 
 # node_info NAME sets SHARD, HTTP, RAFT and JOIN (empty for a shard's
 # founding node) for a node name: nodeN is node N%3 of shard N/3.
@@ -115,7 +132,7 @@ has_state() {
 # new one would split it, so it joins like any other node that lost its
 # data (the group takes it back as a non-voter until it has caught up).
 join_for() {
-	local name=$1 n shard founder others=() list= exists=0
+	local name=$1 n shard founder others=() list='' exists=0
 	node_info "$name"
 	shard=$SHARD
 	[ -z "$JOIN" ] && founder=1
@@ -177,9 +194,10 @@ pid_of() {
 	rm -f "$f"
 }
 
-# http_get URL prints the body of a GET, or fails; one second at most.
+# http_get URL prints the body of a GET, or fails; one second at most. In
+# a secure cluster it presents the admin certificate.
 http_get() {
-	curl -fsS -m 1 "$1" 2>/dev/null
+	curl -fsS -m 1 ${CURL_TLS[@]+"${CURL_TLS[@]}"} "$1" 2>/dev/null
 }
 
 # json_field NAME JSON prints the first string or number value of "NAME".
@@ -191,7 +209,7 @@ json_field() {
 role() {
 	node_info "$1"
 	local st
-	if st=$(http_get "http://$HTTP/status"); then
+	if st=$(http_get "$SCHEME://$HTTP/status"); then
 		json_field state "$st"
 	else
 		echo down
@@ -209,18 +227,20 @@ start_one() {
 	if [ "$name" = distributor ]; then
 		bin=$BIN/distributor
 		args=(-addr "$DIST_ADDR" -shard "$(shard_nodes 0)" -shard "$(shard_nodes 1)")
+		secure_args distributor
 	else
 		node_info "$name" || die "unknown node $name (use node0..node5 or distributor)"
 		bin=$BIN/hraftd
 		args=(-id "$name" -haddr "$HTTP" -raddr "$RAFT")
 		join_for "$name"
 		[ -n "$JOIN" ] && args+=(-join "$JOIN")
+		secure_args "$name"
 		args+=("$DATA_DIR/$name")
 	fi
 	[ -x "$bin" ] || die "$bin is missing; run without NO_BUILD=1 to build it"
 	mkdir -p "$LOGS" "$PIDS"
 	# wait_up shows only what this start wrote, not earlier runs' lines.
-	wc -c <"$LOGS/$name.log" >"$PIDS/$name.logstart" 2>/dev/null || echo 0 >"$PIDS/$name.logstart"
+	wc -c 2>/dev/null <"$LOGS/$name.log" >"$PIDS/$name.logstart" || echo 0 >"$PIDS/$name.logstart"
 	echo "=== $(date '+%Y-%m-%d %H:%M:%S') starting $name: $bin ${args[*]}" >>"$LOGS/$name.log"
 	# Job control puts the process in its own process group, so that a
 	# Ctrl-C typed in this terminal later (e.g. to stop run.sh) does not
@@ -242,10 +262,10 @@ new_log_lines() {
 wait_up() {
 	local name=$1 url i
 	if [ "$name" = distributor ]; then
-		url="http://$DIST_ADDR/status"
+		url="$SCHEME://$DIST_ADDR/status"
 	else
 		node_info "$name"
-		url="http://$HTTP/status"
+		url="$SCHEME://$HTTP/status"
 	fi
 	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
 		if [ -z "$(pid_of "$name")" ]; then
@@ -266,7 +286,7 @@ leader_of() {
 	for n in $NODES; do
 		node_info "$n"
 		[ "$SHARD" = "$1" ] || continue
-		st=$(http_get "http://$HTTP/status") || continue
+		st=$(http_get "$SCHEME://$HTTP/status") || continue
 		me=$(printf '%s' "$st" | grep -o '"me":{"id":"[^"]*"' | sed 's/.*"id":"//; s/"$//')
 		if [ -n "$me" ] && printf '%s' "$st" | grep -q "\"leader\":{\"id\":\"$me\""; then
 			echo "$n"
@@ -281,7 +301,7 @@ wait_leaders() {
 	local i st
 	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
 		if [ -n "$(leader_of 0)" ] && [ -n "$(leader_of 1)" ] &&
-			st=$(http_get "http://$DIST_ADDR/status") && ! printf '%s' "$st" | grep -q '"leader":null'; then
+			st=$(http_get "$SCHEME://$DIST_ADDR/status") && ! printf '%s' "$st" | grep -q '"leader":null'; then
 			return 0
 		fi
 		sleep 0.1
@@ -298,7 +318,7 @@ wait_admitted() {
 		pending=
 		for n in $NODES; do
 			node_info "$n"
-			st=$(http_get "http://$HTTP/status") && printf '%s' "$st" | grep -q '"admitted":true' || pending="$pending $n"
+			st=$(http_get "$SCHEME://$HTTP/status") && printf '%s' "$st" | grep -q '"admitted":true' || pending="$pending $n"
 		done
 		[ -z "$pending" ] && return 0
 		sleep 0.1
@@ -314,7 +334,7 @@ print_table() {
 		printf '%-6s %-12s %-16s %-16s %-10s %s\n' "$SHARD" "$n" "$HTTP" "$RAFT" "$(role "$n")" "$(pid_of "$n")"
 	done
 	dpid=$(pid_of distributor)
-	if [ -n "$dpid" ] && http_get "http://$DIST_ADDR/status" >/dev/null; then
+	if [ -n "$dpid" ] && http_get "$SCHEME://$DIST_ADDR/status" >/dev/null; then
 		printf '%-6s %-12s %-16s %-16s %-10s %s\n' - distributor "$DIST_ADDR" - up "$dpid"
 	else
 		printf '%-6s %-12s %-16s %-16s %-10s %s\n' - distributor "$DIST_ADDR" - down "$dpid"
@@ -326,6 +346,10 @@ print_examples() {
 	local node1
 	node_info node1
 	node1=$HTTP
+	if [ "$SECURE_ON" = 1 ]; then
+		print_secure_examples "$node1"
+		return 0
+	fi
 	cat <<EOF
 
 Dashboard: http://$DIST_ADDR/   (live view of both shards; kill a leader and watch)
@@ -375,8 +399,10 @@ stop_procs() {
 
 cmd_start() {
 	need_curl
+	mark_mode
 	check_free
 	build
+	[ "$SECURE_ON" = 1 ] && ensure_secure
 	local n
 	for n in $NODES; do
 		start_one "$n"
@@ -405,7 +431,7 @@ cmd_status() {
 	need_curl
 	print_table
 	local st
-	if st=$(http_get "http://$DIST_ADDR/status"); then
+	if st=$(http_get "$SCHEME://$DIST_ADDR/status"); then
 		echo
 		echo "distributor: leaders by shard (GET $DIST_ADDR/status for everything):"
 		printf '%s' "$st" | grep -o '"shard":[0-9]*,"leader":\(null\|{"id":"[^"]*"\)' |
@@ -447,9 +473,9 @@ wait_caught_up() {
 		leader=$(leader_of "$shard")
 		if [ -n "$leader" ] && [ "$target" = 0 ]; then
 			node_info "$leader"
-			st=$(http_get "http://$HTTP/status") && target=$(json_field commit_index "$st")
+			st=$(http_get "$SCHEME://$HTTP/status") && target=$(json_field commit_index "$st")
 		fi
-		if [ "$target" != 0 ] && st=$(http_get "http://$http/status"); then
+		if [ "$target" != 0 ] && st=$(http_get "$SCHEME://$http/status"); then
 			applied=$(json_field applied_index "$st")
 			# A node back on an empty data directory votes only once its
 			# group has taken it back (admitted).
@@ -460,7 +486,7 @@ wait_caught_up() {
 		fi
 		sleep 0.1
 	done
-	echo "$name's status: $(http_get "http://$http/status" || echo unreachable)" >&2
+	echo "$name's status: $(http_get "$SCHEME://$http/status" || echo unreachable)" >&2
 	echo "what $name logged since it started ($LOGS/$name.log):" >&2
 	new_log_lines "$name" | tail -n 20 >&2
 	die "$name has not caught up with its shard after ${START_TIMEOUT}s"
@@ -473,6 +499,7 @@ cmd_wipe() {
 		rm -rf "${DATA_DIR:?}/$n"
 	done
 	rm -rf "${LOGS:?}" "${PIDS:?}"
+	rm -f "$SECURE_MARK"
 	rmdir "$DATA_DIR" 2>/dev/null || true
 	echo "wiped the data and logs under $DATA_DIR"
 }

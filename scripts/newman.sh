@@ -8,6 +8,13 @@
 #   scripts/newman.sh URL [NODE_URL]        run it against a cluster already up, e.g.
 #                                           scripts/newman.sh http://localhost:8080 http://localhost:11000
 #
+# Against a secure cluster (make run SECURE=1), give https:// URLs: newman
+# then trusts CERTS_DIR/ca.crt (default certs/) and sends the user
+# NEWMAN_USER (default admin) with NEWMAN_PASSWORD (default: the one in
+# CERTS_DIR/admin.password), e.g.
+#   scripts/newman.sh https://127.0.0.1:8080 https://127.0.0.1:11000
+# HRAFTD_TEST_SECURE=1 scripts/newman.sh runs the throwaway cluster secure.
+#
 # The throwaway cluster is started and torn down by a Go test
 # (test/postman/newman_test.go), so that ports are probed, processes are
 # killed even on failure, and logs are shown when something breaks. A JUnit
@@ -34,8 +41,21 @@ case ${1:-} in
 		echo "newman.sh: newman is not installed; run scripts/ci-deps.sh (or npm install -g newman)" >&2
 		exit 1
 	}
+	extra=()
+	case $1 in
+	https://*)
+		certs=${CERTS_DIR:-certs}
+		case $certs in /*) ;; *) certs=$ROOT/$certs ;; esac
+		user=${NEWMAN_USER:-admin}
+		password=${NEWMAN_PASSWORD:-}
+		if [ -z "$password" ] && [ "$user" = admin ] && [ -f "$certs/admin.password" ]; then
+			password=$(cat "$certs/admin.password")
+		fi
+		extra=(--ssl-extra-ca-certs "$certs/ca.crt" --env-var "username=$user" --env-var "password=$password")
+		;;
+	esac
 	exec newman run "$ROOT/test/postman/hraftd.postman_collection.json" \
 		--env-var "dist=$1" --env-var "node=${2:-http://localhost:11000}" \
-		--timeout-request 15000
+		--timeout-request 15000 ${extra[@]+"${extra[@]}"}
 	;;
 esac

@@ -4,13 +4,17 @@
 # foreground showing the distributor's log, until Ctrl-C stops everything
 # cleanly (exit status 0).
 #
-#   scripts/run.sh          keep the data of earlier runs (data/ at the repo root)
-#   scripts/run.sh --wipe   start from empty nodes
+#   scripts/run.sh            keep the data of earlier runs (data/ at the repo root)
+#   scripts/run.sh --wipe     start from empty nodes
+#   SECURE=1 scripts/run.sh   with TLS and passwords (make run SECURE=1): HTTPS
+#                             everywhere, Raft over mutual TLS, -auth; makes
+#                             certs/ and certs/users.json if missing and prints
+#                             the admin's password and how to curl
 #
 # It owns the cluster it starts: a second run.sh on the same DATA_DIR, or
 # one started while processes of `scripts/cluster.sh start` run there,
 # refuses. The environment of cluster.sh applies (DATA_DIR, DIST_ADDR,
-# HTTP_BASE, RAFT_BASE, BIN_DIR, NO_BUILD, START_TIMEOUT).
+# HTTP_BASE, RAFT_BASE, BIN_DIR, NO_BUILD, START_TIMEOUT, SECURE, CERTS_DIR).
 
 set -euo pipefail
 

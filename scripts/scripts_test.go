@@ -3,6 +3,8 @@ package scripts
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -331,4 +333,104 @@ func (e *env) status(t *testing.T, addr string) api.Status {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// SECURE=1 makes the certificates and a users file when they are missing,
+// starts every process with TLS and -auth, prints the admin's password and
+// how to curl, keeps the password for later starts, and lets the other
+// commands find out by themselves that the cluster is secure.
+func TestSecureStart(t *testing.T) {
+	e := newEnv(t)
+	certs := t.TempDir()
+	e.vars = append(e.vars, "CERTS_DIR="+certs)
+	secure := func(args ...string) *exec.Cmd {
+		cmd := e.command("cluster.sh", args...)
+		cmd.Env = append(cmd.Env, "SECURE=1")
+		return cmd
+	}
+	out, err := secure("start").CombinedOutput()
+	if err != nil {
+		t.Fatalf("SECURE=1 start: %v\n%s", err, out)
+	}
+	pwFile := filepath.Join(certs, "admin.password")
+	b, err := os.ReadFile(pwFile)
+	if err != nil {
+		t.Fatalf("no stored password: %v\n%s", err, out)
+	}
+	password := strings.TrimSpace(string(b))
+	fi, err := os.Stat(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 || len(password) < 16 {
+		t.Errorf("%s: mode %v, password %q; want 0600 and a long password", pwFile, fi.Mode().Perm(), password)
+	}
+	for _, want := range []string{"made " + filepath.Join(certs, "users.json"), "password " + password,
+		"--cacert " + filepath.Join(certs, "ca.crt") + " -u admin:" + password + " -XPOST https://" + e.distAddr + "/set",
+		"--cert " + filepath.Join(certs, "admin.crt")} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the output does not say %q:\n%s", want, out)
+		}
+	}
+
+	client := caClient(t, filepath.Join(certs, "ca.crt"))
+	send := func(user, pass, method, path, body string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, "https://"+e.distAddr+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := send("admin", password, http.MethodPost, "/set", `{"clave":"batman","valor":"bruce"}`); code != http.StatusOK {
+		t.Errorf("/set as admin: %d", code)
+	}
+	if code := send("", "", http.MethodGet, "/get/batman", ""); code != http.StatusUnauthorized {
+		t.Errorf("/get without credentials: %d, want 401", code)
+	}
+
+	// Without SECURE, status still reaches the nodes over HTTPS.
+	st, err := e.command("cluster.sh", "status").CombinedOutput()
+	if err != nil || strings.Count(string(st), "Leader") != 2 || strings.Contains(string(st), "down") {
+		t.Errorf("status without SECURE: %v\n%s", err, st)
+	}
+	pids := e.pids(t)
+	if out, err := e.command("cluster.sh", "stop").CombinedOutput(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, out)
+	}
+	for name, pid := range pids {
+		if alive(pid) {
+			t.Errorf("%s (pid %d) still runs after stop", name, pid)
+		}
+	}
+
+	// A second start keeps the users file and prints the same password.
+	out, err = secure("start").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "made ") || !strings.Contains(string(out), "password "+password) {
+		t.Errorf("second SECURE=1 start: %v\n%s", err, out)
+	}
+}
+
+// caClient is an HTTP client that trusts only the CA in caFile.
+func caClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatalf("%s holds no certificate", caFile)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }

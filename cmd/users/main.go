@@ -1,5 +1,5 @@
 // Command users makes bcrypt password hashes and entries for the users
-// file that nodes and the distributor read with -users (see package
+// file that nodes and the distributor read with -auth (see package
 // internal/auth for the format and the permissions):
 //
 //	go run ./cmd/users hash                       # prints a hash of the password on stdin

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/internal/freeport"
+	"github.com/kvraft/hraftd/internal/tlsconf"
 )
 
 // Config says what Start starts.
@@ -43,6 +44,15 @@ type Config struct {
 	StopGrace time.Duration
 	// Logf receives progress messages; nil discards them.
 	Logf func(format string, args ...any)
+	// Secure starts the cluster with TLS and authentication: Start makes
+	// a CA, certificates and a users file (Cluster.Security), gives every
+	// process -tls-cert, -tls-key, -tls-ca and -auth, and talks HTTPS
+	// with the admin certificate. HRAFTD_TEST_SECURE=1 (EnvSecure) turns
+	// it on for every cluster whose Config does not say Plain.
+	Secure bool
+	// Plain keeps the cluster plain HTTP even under HRAFTD_TEST_SECURE=1:
+	// for a test of what only a plain cluster does.
+	Plain bool
 }
 
 // DefaultConfig is the seed layout's shape: 2 shards of 3 nodes and a
@@ -62,6 +72,8 @@ func (c Config) Validate() error {
 		return errors.New("cluster: a distributor needs at least one shard")
 	case c.Timeout < 0 || c.StopGrace < 0:
 		return errors.New("cluster: Timeout and StopGrace must not be negative")
+	case c.Secure && c.Plain:
+		return errors.New("cluster: Secure and Plain contradict each other")
 	}
 	return nil
 }
@@ -80,20 +92,40 @@ type Node struct {
 	// Join is the -join flag of its next start ("" for none). On a
 	// restart -join is ignored, but harmless (README), so it can stay.
 	Join string
+	// Cert is the certificate the node presents in a secure cluster (a
+	// node certificate for its ID); zero in a plain one.
+	Cert KeyPair
+
+	scheme string // "https" in a secure cluster, else "" (http)
 }
 
-// URL is the node's API base URL, http://127.0.0.1:port.
-func (n *Node) URL() string { return "http://" + n.HTTP }
+// URL is the node's API base URL, http://127.0.0.1:port, or https:// in a
+// secure cluster.
+func (n *Node) URL() string { return schemeOr(n.scheme) + "://" + n.HTTP }
+
+func schemeOr(s string) string {
+	if s == "" {
+		return "http"
+	}
+	return s
+}
 
 // Distributor is one distributor process.
 type Distributor struct {
 	*Proc
 	// Addr is its 127.0.0.1:port.
 	Addr string
+	// Cert is the certificate the distributor serves its API with and
+	// presents to the nodes in a secure cluster (role client, CN its
+	// name); zero in a plain one.
+	Cert KeyPair
+
+	scheme string
 }
 
-// URL is the distributor's base URL, http://127.0.0.1:port.
-func (d *Distributor) URL() string { return "http://" + d.Addr }
+// URL is the distributor's base URL, http://127.0.0.1:port, or https:// in
+// a secure cluster.
+func (d *Distributor) URL() string { return schemeOr(d.scheme) + "://" + d.Addr }
 
 // Cluster is a set of running processes: Raft groups of hraftd nodes,
 // distributors and any helper server, all on 127.0.0.1 ports that were
@@ -103,6 +135,9 @@ type Cluster struct {
 	Shards [][]*Node
 	// Dist is the distributor Start made (Config.Distributor), or nil.
 	Dist *Distributor
+	// Security is the TLS and authentication material of a secure
+	// cluster (Config.Secure), or nil for a plain one.
+	Security *Security
 
 	cfg    Config
 	logf   func(string, ...any)
@@ -117,7 +152,9 @@ type Cluster struct {
 // its group and is waited for until it leads; then the others, which join
 // it; then waits until every shard is healthy (WaitHealthy) and, with a
 // distributor, until the distributor routes every shard to its leader. On
-// error it stops everything it started.
+// error it stops everything it started. A secure cluster (Config.Secure,
+// or HRAFTD_TEST_SECURE=1) first makes its certificates and users file
+// in Dir/certs.
 func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -125,7 +162,8 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultConfig().Timeout
 	}
-	c = &Cluster{cfg: cfg, logf: cfg.Logf, client: newClient()}
+	cfg.Secure = cfg.secure()
+	c = &Cluster{cfg: cfg, logf: cfg.Logf}
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
 	}
@@ -133,6 +171,9 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.setUpClient(); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -235,10 +276,19 @@ func (c *Cluster) startNode(ctx context.Context, id string, shard int, join stri
 		return nil, err
 	}
 	n := &Node{ID: id, Shard: shard, Dir: filepath.Join(c.cfg.Dir, "data", id), Join: join}
+	if c.Security != nil {
+		n.scheme = "https"
+		if n.Cert, err = c.Security.issue(id, tlsconf.RoleNode); err != nil {
+			return nil, err
+		}
+	}
 	args := func() []string {
 		a := []string{"-id", n.ID, "-haddr", n.HTTP, "-raddr", n.Raft}
 		if n.Join != "" {
 			a = append(a, "-join", n.Join)
+		}
+		if c.Security != nil {
+			a = append(a, c.Security.processArgs(n.Cert)...)
 		}
 		a = append(a, c.cfg.NodeArgs...)
 		a = append(a, envNodeArgs()...)
@@ -278,6 +328,12 @@ func (c *Cluster) StartDistributor(ctx context.Context, name string, shards []in
 		return nil, err
 	}
 	d := &Distributor{}
+	if c.Security != nil {
+		d.scheme = "https"
+		if d.Cert, err = c.Security.issue(name, tlsconf.RoleClient); err != nil {
+			return nil, err
+		}
+	}
 	args := func() []string {
 		a := []string{"-addr", d.Addr}
 		for _, s := range shards {
@@ -286,6 +342,9 @@ func (c *Cluster) StartDistributor(ctx context.Context, name string, shards []in
 				addrs = append(addrs, n.HTTP)
 			}
 			a = append(a, "-shard", strings.Join(addrs, ","))
+		}
+		if c.Security != nil {
+			a = append(a, c.Security.processArgs(d.Cert)...)
 		}
 		return append(a, c.cfg.DistributorArgs...)
 	}

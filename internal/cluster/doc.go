@@ -12,6 +12,13 @@
 // also kills every child when its parent dies (a test binary killed by
 // its -timeout, a tool killed with -9), so nothing outlives the run.
 //
+// A secure cluster (Config.Secure, or HRAFTD_TEST_SECURE=1 for every
+// cluster of a run) is all HTTPS with mutual TLS for Raft and -auth: Start
+// makes a CA of its own, a certificate per process and a users file
+// (Cluster.Security), and the launcher's client presents the admin
+// certificate, so every wait and helper works the same on either kind;
+// URLs say https://. Without it nothing differs from a plain cluster.
+//
 // Waits poll a condition with a deadline and fail at once, with the end of
 // the process's log, when a process they depend on exits.
 //

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,18 +19,26 @@ import (
 // costs a wait one attempt, not the whole wait.
 const statusTimeout = 2 * time.Second
 
-// newClient is the launcher's HTTP client. It reports each server's own
+// newClient is the launcher's HTTP client, with tlsCfg for HTTPS (nil:
+// Go's default, for a plain cluster). It reports each server's own
 // answer: a 307 is an answer, not something to follow.
-func newClient() *http.Client {
+func newClient(tlsCfg *tls.Config) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 			MaxIdleConnsPerHost: 16,
+			TLSClientConfig:     tlsCfg,
+			TLSHandshakeTimeout: 2 * time.Second,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
+
+// Client is the launcher's HTTP client: it does not follow redirects and,
+// in a secure cluster, trusts the cluster's CA and presents the admin
+// certificate (it may do anything). For a tool's or test's own requests.
+func (c *Cluster) Client() *http.Client { return c.client }
 
 // Do makes one HTTP request with the launcher's client (which does not
 // follow redirects) and returns the status and the body (at most 1 MiB of

@@ -42,6 +42,10 @@ func TestNewmanCollection(t *testing.T) {
 		"--reporters", "cli,junit",
 		"--reporter-junit-export", filepath.Join(artifactsDir(t), "newman-junit.xml"),
 	}
+	if sec := c.Security; sec != nil { // HRAFTD_TEST_SECURE=1
+		args = append(args, "--ssl-extra-ca-certs", sec.CAFile,
+			"--env-var", "username="+sec.Admin.Name, "--env-var", "password="+sec.Admin.Password)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, newman, args...)
