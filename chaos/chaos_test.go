@@ -140,13 +140,21 @@ func TestVisualize(t *testing.T) {
 // 2 shards × 3 nodes and a distributor, 8 clients, every fault kind, then
 // the linearizability check, write-once keys, replica convergence and a
 // whole-shard crash.
-func TestChaosShort(t *testing.T) {
+func TestChaosShort(t *testing.T) { chaosShort(t, false) }
+
+// TestChaosShortSecure is the same run with TLS on every link (HTTPS
+// APIs, mutual-TLS Raft) and -auth: failover, forwarding and the
+// distributor's leader tracking must hold as well over TLS.
+func TestChaosShortSecure(t *testing.T) { chaosShort(t, true) }
+
+func chaosShort(t *testing.T, secure bool) {
 	if testing.Short() {
 		t.Skip("starts real processes; skipped with -short")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cfg := DefaultConfig()
+	cfg.Secure = secure
 	cfg.Duration = *flagDuration
 	cfg.Via = *flagVia
 	cfg.ReadLevel = *flagLevel

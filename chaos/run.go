@@ -16,6 +16,9 @@ import (
 
 // Config configures a chaos run. Start from DefaultConfig.
 type Config struct {
+	// Secure runs the cluster with TLS (HTTPS APIs, mutual-TLS Raft) and
+	// -auth; the clients use the launcher's admin certificate.
+	Secure bool
 	// Duration is how long the clients run while the nemesis injects
 	// faults; the run goes on past it until every fault kind has been
 	// injected once.
@@ -188,6 +191,7 @@ func (cfg *Config) defaults() {
 func clusterConfig(cfg Config, logf func(string, ...any)) cluster.Config {
 	cc := cluster.DefaultConfig()
 	cc.Dir, cc.Logf = cfg.Dir, logf
+	cc.Secure = cfg.Secure
 	cc.NodeArgs = []string{"-fault-injection"}
 	cc.Distributor = cfg.Via == ViaDistributor
 	cc.DistributorArgs = []string{"-timeout", cfg.DistributorTimeout.String()}

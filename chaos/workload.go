@@ -56,6 +56,7 @@ func NewClient(c *cluster.Cluster, via, level string, timeout time.Duration) *Cl
 				DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 				MaxIdleConnsPerHost: 64,
 				IdleConnTimeout:     30 * time.Second,
+				TLSClientConfig:     c.TLSConfig(), // nil on a plain cluster
 			},
 			// A 307 must not be followed silently: the call's outcome
 			// is what the first server answered.

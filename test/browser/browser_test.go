@@ -90,6 +90,8 @@ func openBrowser(t *testing.T) *page {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		// The secure test's CA is made per run; the browser cannot know it.
+		chromedp.Flag("ignore-certificate-errors", true),
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	// chromedp reports CDP events newer than its protocol bindings as

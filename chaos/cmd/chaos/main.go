@@ -61,6 +61,7 @@ func parseFlags() (chaos.Config, options, error) {
 	flag.DurationVar(&cfg.HoldMin, "hold-min", def.HoldMin, "shortest time a fault is held")
 	flag.DurationVar(&cfg.HoldMax, "hold-max", def.HoldMax, "longest time a fault is held")
 	flag.DurationVar(&cfg.CheckTimeout, "check-timeout", def.CheckTimeout, "time limit of the linearizability check; past it the verdict is unknown")
+	flag.BoolVar(&cfg.Secure, "secure", false, "run the cluster with TLS (HTTPS, mutual-TLS Raft) and -auth")
 	flag.BoolVar(&cfg.CrashRecovery, "crash", def.CrashRecovery, "also kill all nodes of one shard under load and check every acknowledged write survives")
 	flag.StringVar(&cfg.ArtifactsDir, "artifacts", "", "where to write the history and logs if a check fails (default: a new directory under $TMPDIR)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (data dirs and logs of every process) after the run")
