@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	stdhash "hash"
 	"runtime"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ type verifier struct {
 	// flood of wrong passwords slows logins down but leaves CPU for the
 	// requests that carry cached or no credentials.
 	slots chan struct{}
+
+	// macs reuses HMAC states: key runs on every request with a
+	// password, and a new HMAC costs two SHA-256 states and their pads.
+	macs sync.Pool
 }
 
 // dummies are hashes of nothing in particular, one per cost, compared
@@ -58,12 +63,14 @@ func dummyHash(cost int) []byte {
 func newVerifier(ttl time.Duration) *verifier {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // crypto/rand.Read never fails
-	return &verifier{
+	v := &verifier{
 		ttl:    ttl,
 		secret: secret,
 		passed: make(map[[sha256.Size]byte]int64),
 		slots:  make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
 	}
+	v.macs.New = func() any { return hmac.New(sha256.New, secret) }
+	return v
 }
 
 // check reports whether password is u's. u is nil for an unknown user,
@@ -91,13 +98,19 @@ func (v *verifier) compare(hash []byte, password string) bool {
 }
 
 func (v *verifier) key(u *user, password string) [sha256.Size]byte {
-	m := hmac.New(sha256.New, v.secret)
+	m := v.macs.Get().(stdhash.Hash)
+	defer v.macs.Put(m)
+	m.Reset()
 	// Lengths first, so that no two (name, password, hash) triples
-	// concatenate to the same bytes.
-	for _, s := range [][]byte{[]byte(u.name), []byte(password), u.hash} {
-		m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(s))))
-		m.Write(s)
+	// concatenate to the same bytes. One buffer for all of it: each
+	// Write to the interface would make its argument escape.
+	var stack [256]byte
+	buf := stack[:0]
+	for _, s := range []string{u.name, password, string(u.hash)} {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+		buf = append(buf, s...)
 	}
+	m.Write(buf)
 	var k [sha256.Size]byte
 	m.Sum(k[:0])
 	return k
