@@ -225,6 +225,15 @@ func loadSecurity(o *options, logger *slog.Logger) (*secure.Setup, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sec.TLS != nil {
+		// Members recognise each other by their certificates' names: a
+		// join is accepted only for the ID its certificate names, and a
+		// forwarded request only from a member naming itself.
+		if leaf := sec.TLS.Certificate().Leaf; leaf != nil && leaf.Subject.CommonName != o.id {
+			return nil, fmt.Errorf("-id %q differs from the name in -tls-cert (%q): on a TLS cluster a node's ID is its certificate's name; give -id %s or that node's certificate",
+				o.id, leaf.Subject.CommonName, leaf.Subject.CommonName)
+		}
+	}
 	if sec.Users != nil && sec.TLS == nil {
 		return nil, errors.New("-auth needs -tls-cert, -tls-key and -tls-ca: nodes call each other with their node certificates (make certs writes a development set)")
 	}

@@ -43,9 +43,10 @@ func routePerm(method, path string) (perm auth.Perm, needed bool) {
 // TLS or a users file.)
 //
 // A member's certificate is trusted for what members do: a request a
-// member forwards (it checked the sender's permission itself) and a join
-// (handleJoin then checks that the certificate proves the joiner's
-// claim). With a users file, everything else is that file's decision.
+// member forwards (it checked the sender's permission itself; for an
+// admin route, the sender must be a current member naming itself in the
+// header) and a join (handleJoin then checks that the certificate proves
+// the joiner's claim). With a users file, everything else is that file's decision.
 // With TLS but no users file, keys and status are open to every client
 // that completes the handshake, and membership needs an admin certificate:
 // a cluster whose Raft links are closed to strangers should not let a
@@ -58,7 +59,10 @@ func (s *Service) authorize(w http.ResponseWriter, r *http.Request) bool {
 	id, err := tlsconf.PeerIdentity(r.TLS)
 	hasCert := err == nil
 	if hasCert && id.Role == tlsconf.RoleNode {
-		if r.Header.Get(api.HeaderForwarded) != "" || (r.URL.Path == "/join" && r.Method == http.MethodPost) {
+		if r.URL.Path == "/join" && r.Method == http.MethodPost {
+			return true
+		}
+		if r.Header.Get(api.HeaderForwarded) != "" && (perm != auth.PermAdmin || s.forwardedByMember(r, id)) {
 			return true
 		}
 	}
@@ -80,18 +84,40 @@ func (s *Service) authorize(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// forwardedByMember reports whether r, sent with node certificate id and
+// the forwarded header, comes from a current member of this group that
+// names itself in the header: only such a request carries a permission
+// that member already checked. Any other holder of a node certificate of
+// the CA (a node of another group, a rogue with a stolen key) gets no
+// more than a node's own rights.
+func (s *Service) forwardedByMember(r *http.Request, id tlsconf.Identity) bool {
+	if r.Header.Get(api.HeaderForwarded) != id.Name {
+		return false
+	}
+	st, err := s.store.Status()
+	if err != nil {
+		return false
+	}
+	for _, m := range st.Members {
+		if m.ID == id.Name {
+			return true
+		}
+	}
+	return false
+}
+
 // checkJoinClaim checks that a joiner who authenticated with a node
 // certificate claims only what the certificate proves: its ID (the
 // certificate's name) and addresses its certificate covers. A join sent by
 // an operator (admin) is not a claim about the sender; admit checks the
 // joiner's own certificate before it may vote. A join a member forwards
 // was checked by that member.
-func checkJoinClaim(r *http.Request, req api.JoinRequest) error {
-	if r.Header.Get(api.HeaderForwarded) != "" {
-		return nil
-	}
+func (s *Service) checkJoinClaim(r *http.Request, req api.JoinRequest) error {
 	id, err := tlsconf.PeerIdentity(r.TLS)
 	if err != nil || id.Role != tlsconf.RoleNode {
+		return nil
+	}
+	if r.Header.Get(api.HeaderForwarded) != "" && s.forwardedByMember(r, id) {
 		return nil
 	}
 	if err := id.CheckClaim(tlsconf.RoleNode, req.ID, req.Addr); err != nil {

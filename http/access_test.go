@@ -99,7 +99,9 @@ func membershipFake(t *testing.T, joins, removes *int) *fakeStore {
 		return map[string]string{"a": "v"}, 1, nil
 	}
 	fs.SetFn = func(context.Context, map[string]string, string) (uint64, error) { return 1, nil }
-	fs.StatusFn = func() (kv.Status, error) { return kv.Status{}, nil }
+	fs.StatusFn = func() (kv.Status, error) {
+		return kv.Status{Members: []kv.Member{{ID: "node1"}, {ID: "node2"}}}, nil
+	}
 	fs.ReadyFn = func() error { return nil }
 	return fs
 }
@@ -133,6 +135,10 @@ func TestAccessTLSWithoutUsers(t *testing.T) {
 		{"admin joins for a node", "POST", "/join", joinNode2, certFor("ops", "admin"), nil, 200, 2, 1},
 		{"member forwards a remove", "POST", "/remove", `{"id":"node1"}`, node2, []string{api.HeaderForwarded, "node2"}, 200, 2, 2},
 		{"forwarded header without a node cert", "POST", "/remove", `{"id":"node1"}`, nil, []string{api.HeaderForwarded, "node2"}, 401, 2, 2},
+		{"non-member node cert with the forwarded header removes", "POST", "/remove", `{"id":"node1"}`, certFor("node9", "node"), []string{api.HeaderForwarded, "node9"}, 401, 2, 2},
+		{"member cert naming another forwarder", "POST", "/remove", `{"id":"node1"}`, node2, []string{api.HeaderForwarded, "node1"}, 401, 2, 2},
+		{"non-member node cert with the forwarded header joins as another", "POST", "/join", joinNode2, certFor("node9", "node", "127.0.0.1"), []string{api.HeaderForwarded, "node9"}, 403, 2, 2},
+		{"member forwards another node's join", "POST", "/join", `{"id":"node7","addr":"127.0.0.1:12007"}`, node2, []string{api.HeaderForwarded, "node2"}, 200, 3, 2},
 	}
 	for _, c := range cases {
 		rec := accessCall(svc, c.method, c.target, c.body, c.cs, "", c.hdr...)

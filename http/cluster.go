@@ -22,7 +22,7 @@ func (s *Service) handleJoin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := checkJoinClaim(r, req); err != nil {
+	if err := s.checkJoinClaim(r, req); err != nil {
 		httpx.WriteError(w, http.StatusForbidden, "join refused: "+err.Error())
 		return
 	}

@@ -76,7 +76,8 @@ type Config struct {
 	// ReloadInterval bounds how often requests check the file for
 	// changes; 0 means DefaultReloadInterval.
 	ReloadInterval time.Duration
-	// CacheTTL is how long a verified password is remembered; 0 means
+	// CacheTTL is how long a verified password is remembered after its last
+	// use; 0 means
 	// DefaultCacheTTL, negative disables the cache.
 	CacheTTL time.Duration
 	// Realm names the protection space in WWW-Authenticate; "" means

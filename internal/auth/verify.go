@@ -8,6 +8,7 @@ import (
 	stdhash "hash"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -38,6 +39,15 @@ type verifier struct {
 	// requests that carry cached or no credentials.
 	slots chan struct{}
 
+	// inflight holds the bcrypt comparison running for a key (under mu):
+	// requests with the same credentials that miss the cache at once, as
+	// a busy client's do when it starts, wait for that one answer instead
+	// of queueing a bcrypt each behind slots.
+	inflight map[[sha256.Size]byte]*comparison
+
+	// compares counts bcrypt comparisons (for tests).
+	compares atomic.Int64
+
 	// macs reuses HMAC states: key runs on every request with a
 	// password, and a new HMAC costs two SHA-256 states and their pads.
 	macs sync.Pool
@@ -64,10 +74,11 @@ func newVerifier(ttl time.Duration) *verifier {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // crypto/rand.Read never fails
 	v := &verifier{
-		ttl:    ttl,
-		secret: secret,
-		passed: make(map[[sha256.Size]byte]int64),
-		slots:  make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		ttl:      ttl,
+		secret:   secret,
+		passed:   make(map[[sha256.Size]byte]int64),
+		inflight: make(map[[sha256.Size]byte]*comparison),
+		slots:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
 	}
 	v.macs.New = func() any { return hmac.New(sha256.New, secret) }
 	return v
@@ -84,14 +95,44 @@ func (v *verifier) check(u *user, password string, dummyCost int) bool {
 	if v.cached(key) {
 		return true
 	}
-	if !v.compare(u.hash, password) {
-		return false
+	return v.compareOnce(key, u.hash, password)
+}
+
+// comparison is one bcrypt comparison that several requests wait for.
+type comparison struct {
+	done chan struct{}
+	ok   bool
+}
+
+// compareOnce compares password with hash and caches a success, or waits
+// for the comparison of the same key already running. The success is
+// cached before the comparison stops being in flight, so a request never
+// finds neither and runs a second one.
+func (v *verifier) compareOnce(key [sha256.Size]byte, hash []byte, password string) bool {
+	v.mu.Lock()
+	if c, running := v.inflight[key]; running {
+		v.mu.Unlock()
+		<-c.done
+		return c.ok
 	}
-	v.remember(key)
-	return true
+	c := &comparison{done: make(chan struct{})}
+	v.inflight[key] = c
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		delete(v.inflight, key)
+		v.mu.Unlock()
+		close(c.done)
+	}()
+	c.ok = v.compare(hash, password)
+	if c.ok {
+		v.remember(key)
+	}
+	return c.ok
 }
 
 func (v *verifier) compare(hash []byte, password string) bool {
+	v.compares.Add(1)
 	v.slots <- struct{}{}
 	defer func() { <-v.slots }()
 	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
@@ -120,10 +161,19 @@ func (v *verifier) cached(key [sha256.Size]byte) bool {
 	if v.ttl <= 0 {
 		return false
 	}
+	now := time.Now().UnixNano()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	exp, ok := v.passed[key]
-	return ok && time.Now().UnixNano() < exp
+	if !ok || now >= exp {
+		return false
+	}
+	// A hit renews the entry, so a client in steady use never pays a
+	// bcrypt again. That is safe: the key covers the stored hash, so a
+	// changed password or a removed user never finds an old entry; the
+	// expiry only bounds how long unused entries are kept.
+	v.passed[key] = now + int64(v.ttl)
+	return true
 }
 
 func (v *verifier) remember(key [sha256.Size]byte) {

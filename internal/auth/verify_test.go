@@ -3,6 +3,8 @@ package auth
 import (
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,4 +91,44 @@ func BenchmarkAuthenticate(b *testing.B) {
 		run(b, time.Minute, func(r *http.Request) { r.TLS = certState("admin", "admin") })
 	})
 	b.Run("anonymous", func(b *testing.B) { run(b, time.Minute, func(*http.Request) {}) })
+}
+
+// Requests with the same credentials that miss the cache together share
+// one bcrypt comparison, and a cached entry in use does not expire.
+func TestVerifierOneComparisonPerKey(t *testing.T) {
+	v := newVerifier(time.Minute)
+	u := &user{name: "alice", hash: []byte(hash(t, "secret"))}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !v.check(u, "secret", bcrypt.MinCost) {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of 32 checks of the right password failed", failed.Load())
+	}
+	// Each goroutine either found the cache or joined the comparison in
+	// flight.
+	if n := v.compares.Load(); n != 1 {
+		t.Errorf("32 concurrent checks ran %d bcrypt comparisons, want about 1", n)
+	}
+	key := v.key(u, "secret")
+	v.mu.Lock()
+	v.passed[key] = time.Now().Add(time.Millisecond).UnixNano() // about to expire
+	v.mu.Unlock()
+	if !v.cached(key) {
+		t.Fatal("entry not found")
+	}
+	v.mu.Lock()
+	left := time.Until(time.Unix(0, v.passed[key]))
+	v.mu.Unlock()
+	if left < 30*time.Second {
+		t.Errorf("a hit left the entry %v to live, want it renewed to about a minute", left)
+	}
 }
