@@ -61,6 +61,11 @@ certs:
 # cluster + distributor + a bare net/http server on free 127.0.0.1 ports (so
 # it can run beside `make run`) and prints a markdown table. About 2 minutes.
 # Not part of `make test`: benchmarks are not tests.
+# BENCHFLAGS=-tls adds the TLS comparison (about 2 more minutes): a second,
+# secure 2x3 cluster + distributor (HTTPS, Raft over mutual TLS, -auth)
+# beside the plain one, the same writes from a plain, a password and a
+# client-certificate client taking turns; BENCHFLAGS="-only tls" runs that
+# comparison alone. BENCHMARKS.md, "TLS and authentication", says what it shows.
 bench:
 	$(GO) run ./bench/matrix $(BENCHFLAGS)
 

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"time"
@@ -13,6 +14,12 @@ import (
 // followed: a 307 from a node means the tool is aimed at the wrong place,
 // and it should show as an error rather than as a slow success.
 func NewClient(concurrency int, timeout time.Duration) *http.Client {
+	return NewTLSClient(concurrency, timeout, nil)
+}
+
+// NewTLSClient is NewClient with tlsCfg as its connections' TLS
+// configuration (nil: the system's roots, no client certificate).
+func NewTLSClient(concurrency int, timeout time.Duration, tlsCfg *tls.Config) *http.Client {
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
@@ -22,6 +29,7 @@ func NewClient(concurrency int, timeout time.Duration) *http.Client {
 			MaxIdleConnsPerHost: concurrency + 16,
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
+			TLSClientConfig:     tlsCfg,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

@@ -4,6 +4,7 @@
 package load
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +66,7 @@ type Engine string
 const (
 	// EngineRaw is a minimal HTTP/1.1 client, one connection per worker,
 	// cheap enough that the server rather than the client is what a
-	// 2-core box measures (see rawSender). Only http:// URLs.
+	// 2-core box measures (see rawSender). http:// and https:// URLs.
 	EngineRaw Engine = "raw"
 	// EngineNetHTTP is Go's net/http client with a pooled keep-alive
 	// transport: what a Go service calling our API would use.
@@ -126,9 +127,23 @@ type Config struct {
 	Progress io.Writer
 	// Engine chooses the HTTP client.
 	Engine Engine
-	// Client sends the requests of EngineNetHTTP; nil means NewClient
-	// sized for Concurrency.
+	// Client sends the requests of EngineNetHTTP; nil means NewTLSClient
+	// sized for Concurrency, with TLS. A Client brings its own TLS
+	// configuration: TLS is then not used.
 	Client *http.Client
+	// TLS configures the connections to an https:// URL: the CA to
+	// trust and, to authenticate by certificate, the certificate to
+	// present. nil trusts the system's roots and presents none.
+	TLS *tls.Config
+	// Authorization, when not empty, is the Authorization header of
+	// every request ("Basic ..." to authenticate with a password).
+	Authorization string
+	// NewConnPerRequest opens a connection for every request and closes
+	// it after the answer (Connection: close), as a one-shot client such
+	// as a script's curl does, so that every request pays the TCP and,
+	// over https, the TLS handshake. Off, each worker keeps its
+	// connection alive and pays them once.
+	NewConnPerRequest bool
 	// MeasureStart, when not nil, is called once, when the measured
 	// window begins (after the warmup), perhaps from another goroutine:
 	// what samples something over the window (the matrix's CPU table)
@@ -191,8 +206,16 @@ func (c Config) Validate() error {
 	if err := checkURL(c.URL, c.AllowRemote); err != nil {
 		return err
 	}
-	if (c.Engine == EngineRaw || c.Engine == EngineWrk) && !strings.HasPrefix(c.URL, "http://") {
-		return fmt.Errorf("URL %q: the %s engine is used with plain http:// only here; use -engine net/http", c.URL, c.Engine)
+	if strings.ContainsAny(c.Authorization, "\r\n") {
+		return errors.New("the Authorization header must be one line")
+	}
+	if c.Engine == EngineWrk {
+		switch {
+		case !strings.HasPrefix(c.URL, "http://"):
+			return fmt.Errorf("URL %q: the wrk engine is used with plain http:// only here; use -engine raw or net/http", c.URL)
+		case c.TLS != nil || c.Authorization != "" || c.NewConnPerRequest:
+			return errors.New("the wrk engine sends neither credentials nor a connection per request here; use -engine raw or net/http")
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,13 +22,12 @@ import (
 // goroutines per connection, a dozen allocations per request) takes about
 // as much CPU as the server it measures, so a server's ceiling would be
 // the client's. This is what wrk does in C. It handles what our servers
-// send — Content-Length or
-// chunked bodies, Connection: close — and nothing else (no TLS, no 1xx, no
-// redirects followed), so it serves only http:// URLs.
+// send — Content-Length or chunked bodies, Connection: close — and nothing
+// else (no 1xx, no redirects followed, no HTTP/2). Over https:// it wraps
+// the connection in crypto/tls, the same TLS code a Go client of our API
+// would run.
 type rawSender struct {
-	addr    string // host:port to dial
-	host    string // Host header
-	timeout time.Duration
+	rawOptions
 
 	mu   sync.Mutex // guards conn against the ctx watcher
 	conn net.Conn
@@ -37,8 +37,21 @@ type rawSender struct {
 	stopWatch func() bool
 }
 
-func newRawSender(ctx context.Context, addr, host string, timeout time.Duration) *rawSender {
-	s := &rawSender{addr: addr, host: host, timeout: timeout}
+// rawOptions are what a rawSender needs of its run's Config.
+type rawOptions struct {
+	addr    string // host:port to dial
+	host    string // Host header
+	timeout time.Duration
+	// tls, for https, has ServerName set to the URL's host.
+	tls *tls.Config
+	// auth is the Authorization header's value, if any.
+	auth string
+	// oneShot closes the connection after every answer.
+	oneShot bool
+}
+
+func newRawSender(ctx context.Context, opts rawOptions) *rawSender {
+	s := &rawSender{rawOptions: opts}
 	// Unblock a request in flight when the run is interrupted, rather than
 	// waiting out its timeout: a deadline in the past fails it at once.
 	s.stopWatch = context.AfterFunc(ctx, func() {
@@ -51,24 +64,42 @@ func newRawSender(ctx context.Context, addr, host string, timeout time.Duration)
 	return s
 }
 
+// connect dials the server and, over https, completes the TLS handshake,
+// all within the request's timeout.
+func (s *rawSender) connect(ctx context.Context) error {
+	d := net.Dialer{Timeout: min(s.timeout, 2*time.Second)}
+	conn, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return err
+	}
+	if s.tls != nil {
+		tc := tls.Client(conn, s.tls)
+		_ = tc.SetDeadline(time.Now().Add(s.timeout))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return err
+		}
+		conn = tc
+	}
+	s.mu.Lock()
+	s.conn = conn
+	s.mu.Unlock()
+	if ctx.Err() != nil { // interrupted while dialling: the watcher missed it
+		s.drop()
+		return ctx.Err()
+	}
+	s.br = bufio.NewReaderSize(conn, 16<<10)
+	return nil
+}
+
 func (s *rawSender) send(ctx context.Context, c call, wantErrBody bool) (answer, error) {
 	if err := ctx.Err(); err != nil {
 		return answer{}, err
 	}
 	if s.conn == nil {
-		d := net.Dialer{Timeout: min(s.timeout, 2*time.Second)}
-		conn, err := d.DialContext(ctx, "tcp", s.addr)
-		if err != nil {
+		if err := s.connect(ctx); err != nil {
 			return answer{}, err
 		}
-		s.mu.Lock()
-		s.conn = conn
-		s.mu.Unlock()
-		if ctx.Err() != nil { // interrupted while dialling: the watcher missed it
-			s.drop()
-			return answer{}, ctx.Err()
-		}
-		s.br = bufio.NewReaderSize(conn, 16<<10)
 	}
 	_ = s.conn.SetDeadline(time.Now().Add(s.timeout))
 	if err := ctx.Err(); err != nil {
@@ -84,6 +115,14 @@ func (s *rawSender) send(ctx context.Context, c call, wantErrBody bool) (answer,
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, s.host...)
 	b = append(b, "\r\nUser-Agent: hraftd-bench\r\n"...)
+	if s.auth != "" {
+		b = append(b, "Authorization: "...)
+		b = append(b, s.auth...)
+		b = append(b, "\r\n"...)
+	}
+	if s.oneShot {
+		b = append(b, "Connection: close\r\n"...)
+	}
 	if c.body != nil {
 		b = append(b, "Content-Type: application/json\r\nContent-Length: "...)
 		b = strconv.AppendInt(b, int64(len(c.body)), 10)
@@ -97,7 +136,7 @@ func (s *rawSender) send(ctx context.Context, c call, wantErrBody bool) (answer,
 		return answer{}, err
 	}
 	a, keep, err := readResponse(s.br, wantErrBody)
-	if err != nil || !keep {
+	if err != nil || !keep || s.oneShot {
 		s.drop()
 	}
 	return a, err

@@ -135,8 +135,10 @@ func (r *requester) judge(read bool, a answer) (outcome, string) {
 
 // stdSender sends through a shared net/http client.
 type stdSender struct {
-	client *http.Client
-	origin string // scheme://host:port
+	client  *http.Client
+	origin  string // scheme://host:port
+	auth    string // the Authorization header, if any
+	oneShot bool   // a connection per request
 }
 
 func (s *stdSender) send(ctx context.Context, c call, wantErrBody bool) (answer, error) {
@@ -151,6 +153,12 @@ func (s *stdSender) send(ctx context.Context, c call, wantErrBody bool) (answer,
 	if c.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
+	}
+	// Connection: close, and the transport drops the connection after
+	// the answer instead of pooling it.
+	req.Close = s.oneShot
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return answer{}, err

@@ -118,8 +118,8 @@ func TestValidateURL(t *testing.T) {
 		t.Errorf("Validate with AllowRemote = %v, want nil", err)
 	}
 	cfg = DefaultConfig()
-	cfg.URL, cfg.Engine = "https://127.0.0.1:443", EngineRaw
+	cfg.URL, cfg.Engine = "https://127.0.0.1:443", EngineWrk
 	if err := cfg.Validate(); err == nil {
-		t.Errorf("raw engine accepted an https URL")
+		t.Errorf("wrk engine accepted an https URL")
 	}
 }

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
 	"net/url"
 	"strings"
 	"sync"
@@ -51,16 +52,26 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	u, _ := url.Parse(cfg.URL) // Validate parsed it
-	newSender := func() sender {
-		return newRawSender(ctx, hostPort(u), u.Host, cfg.RequestTimeout)
+	raw := rawOptions{addr: hostPort(u), host: u.Host, timeout: cfg.RequestTimeout,
+		auth: cfg.Authorization, oneShot: cfg.NewConnPerRequest}
+	if u.Scheme == "https" {
+		raw.tls = &tls.Config{}
+		if cfg.TLS != nil {
+			raw.tls = cfg.TLS.Clone()
+		}
+		if raw.tls.ServerName == "" {
+			raw.tls.ServerName = u.Hostname()
+		}
 	}
+	newSender := func() sender { return newRawSender(ctx, raw) }
 	if cfg.Engine == EngineNetHTTP {
 		client := cfg.Client
 		if client == nil {
-			client = NewClient(cfg.Concurrency, cfg.RequestTimeout)
+			client = NewTLSClient(cfg.Concurrency, cfg.RequestTimeout, cfg.TLS)
 			defer client.CloseIdleConnections()
 		}
-		std := &stdSender{client: client, origin: u.Scheme + "://" + u.Host}
+		std := &stdSender{client: client, origin: u.Scheme + "://" + u.Host,
+			auth: cfg.Authorization, oneShot: cfg.NewConnPerRequest}
 		newSender = func() sender { return std }
 	}
 	live := &counters{}

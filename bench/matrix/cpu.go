@@ -31,22 +31,22 @@ const cpuMethod = "CPU: utime+stime from /proc/<pid>/stat (10 ms ticks) read rig
 // procGroups maps a CPU table group to the PIDs whose CPU it sums.
 type procGroups map[string][]int
 
-// clusterGroups sorts the matrix's processes into the table's groups.
-// Leaders are decided once, here: they do not change during a healthy
-// benchmark, and asking again at every sample would add requests to the
-// numbers being measured. The distributors and hello server are left out
-// when they are not running.
-func clusterGroups(ctx context.Context, s *setup) (procGroups, error) {
+// clusterGroups sorts a cluster's processes (and the matrix itself) into
+// the table's groups. Leaders are decided once, here: they do not change
+// during a healthy benchmark, and asking again at every sample would add
+// requests to the numbers being measured. Distributors and the hello
+// server that are nil or not running are left out.
+func clusterGroups(ctx context.Context, cl *cluster.Cluster, dists []*cluster.Distributor, hello *cluster.Proc) (procGroups, error) {
 	g := procGroups{suite.CPULoad: {os.Getpid()}}
 	leaders := map[*cluster.Node]bool{}
-	for sh := range s.cl.Shards {
-		nd, err := s.cl.WaitLeader(ctx, s.cl.Shards[sh]...)
+	for sh := range cl.Shards {
+		nd, err := cl.WaitLeader(ctx, cl.Shards[sh]...)
 		if err != nil {
 			return nil, fmt.Errorf("find shard %d's leader: %w", sh, err)
 		}
 		leaders[nd] = true
 	}
-	for _, nd := range s.cl.Nodes() {
+	for _, nd := range cl.Nodes() {
 		pid := nd.PID()
 		if pid == 0 {
 			return nil, fmt.Errorf("node %s is not running", nd.ID)
@@ -57,13 +57,13 @@ func clusterGroups(ctx context.Context, s *setup) (procGroups, error) {
 		}
 		g[group] = append(g[group], pid)
 	}
-	for _, d := range []*cluster.Distributor{s.dist, s.oneShard} {
+	for _, d := range dists {
 		if d != nil && d.PID() != 0 {
 			g[suite.CPUDistributor] = append(g[suite.CPUDistributor], d.PID())
 		}
 	}
-	if s.hello != nil && s.hello.PID() != 0 {
-		g[suite.CPUHello] = []int{s.hello.PID()}
+	if hello != nil && hello.PID() != 0 {
+		g[suite.CPUHello] = []int{hello.PID()}
 	}
 	return g, nil
 }
@@ -88,15 +88,15 @@ func (g procGroups) sample() (suite.CPUTimes, error) {
 	return out, nil
 }
 
-// cpuSampler is the matrix's suite.CPUSampler, or nil (no CPU table, no
-// failure) when this is not Linux or the processes' /proc entries cannot
-// be read.
-func cpuSampler(ctx context.Context, logger *slog.Logger, s *setup) suite.CPUSampler {
+// cpuSampler is the suite.CPUSampler of a cluster's processes (see
+// clusterGroups), or nil (no CPU table, no failure) when this is not Linux
+// or the processes' /proc entries cannot be read.
+func cpuSampler(ctx context.Context, logger *slog.Logger, cl *cluster.Cluster, dists []*cluster.Distributor, hello *cluster.Proc) suite.CPUSampler {
 	if runtime.GOOS != "linux" {
 		logger.Info("no CPU table: per-process CPU comes from Linux's /proc", "os", runtime.GOOS)
 		return nil
 	}
-	g, err := clusterGroups(ctx, s)
+	g, err := clusterGroups(ctx, cl, dists, hello)
 	if err == nil {
 		_, err = g.sample() // fail now, once, rather than on every row
 	}

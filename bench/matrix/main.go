@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -34,11 +35,18 @@ to stderr. Run it from anywhere inside the repository:
 
   go run ./bench/matrix            # the full matrix, 5 s per row (make bench)
   go run ./bench/matrix -d 1s -c 1,64 -only node-set,hello
+  go run ./bench/matrix -tls       # + plain vs secure (TLS, -auth) cluster, side by side
+  go run ./bench/matrix -only tls  # that comparison alone
 
 Workloads (-only): ` + "dist-set, node-set, dist-get-lin, node-get-none, hello" + `
 Diagnostic workloads, run only when named in -only: ` + "dist1-set" + ` (/set via a
 second distributor that knows only shard 0: write coalescing when every
 write joins one shard's batches)
+TLS comparison (-tls, or ` + TLSGroup + ` in -only): a second, secure cluster (HTTPS,
+Raft over mutual TLS, -auth) beside the plain one; writes at fixed c (node
+c=1 and 64, distributor c=64; node c=1 with a new connection per request)
+from a plain client, a password client and a certificate client, taking
+turns; it adds about 2 minutes with the default -d and -rounds
 
 Flags:
 `
@@ -52,6 +60,8 @@ type settings struct {
 	plan                           []suite.Workload
 	opts                           suite.Options // without Logger and Progress
 	jsonOut, progress, keep, pprof bool
+	// withTLS adds the TLS comparison (-tls, or "tls" in -only).
+	withTLS bool
 }
 
 func parseFlags() (settings, error) {
@@ -72,6 +82,7 @@ func parseFlags() (settings, error) {
 	flag.BoolVar(&st.progress, "progress", false, "Show progress bars even when stderr is not a terminal")
 	flag.BoolVar(&st.keep, "keep", false, "Keep the nodes' data directories (logs are always kept)")
 	flag.BoolVar(&st.pprof, "pprof", false, "Start the nodes and the distributor with -pprof, to profile them while a row runs (their URLs are logged)")
+	flag.BoolVar(&st.withTLS, "tls", false, "Also compare a secure cluster (TLS everywhere, -auth) with the plain one, side by side (about 2 more minutes; -only "+TLSGroup+" for that alone)")
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), usageText)
 		flag.PrintDefaults()
@@ -89,9 +100,11 @@ func parseFlags() (settings, error) {
 	if err != nil {
 		return st, fmt.Errorf("-c: %w", err)
 	}
-	if st.plan, err = selectPlan(*only); err != nil {
+	var tlsNamed bool
+	if st.plan, tlsNamed, err = selectPlan(*only); err != nil {
 		return st, fmt.Errorf("-only: %w", err)
 	}
+	st.withTLS = st.withTLS || tlsNamed
 	eng, err := load.ParseEngine(*engine)
 	if err != nil {
 		return st, fmt.Errorf("-engine: %w", err)
@@ -127,8 +140,15 @@ func run() int {
 			return
 		}
 		// Logs are small and are what explains a bad row; data is tens
-		// of MB of nothing once the run is over.
-		_ = os.RemoveAll(filepath.Join(dir, "data"))
+		// of MB of nothing once the run is over, and the secure
+		// cluster's certificates are keys nobody needs.
+		for _, d := range []string{"data", secureDir + "/data", secureDir + "/certs"} {
+			_ = os.RemoveAll(filepath.Join(dir, d))
+		}
+		if st.withTLS {
+			logger.Info("process logs kept", "dir", filepath.Join(dir, "logs"), "secure", filepath.Join(dir, secureDir, "logs"))
+			return
+		}
 		logger.Info("process logs kept", "dir", filepath.Join(dir, "logs"))
 	}()
 
@@ -137,7 +157,7 @@ func run() int {
 	if st.progress || isTerminal(os.Stderr) {
 		opts.Progress = os.Stderr
 	}
-	rep, err := runMatrix(ctx, logger, dir, st.plan, opts, st.pprof)
+	rep, err := runMatrix(ctx, logger, dir, st, opts)
 	if err != nil {
 		logger.Error("matrix failed", "error", err)
 		return 1
@@ -154,7 +174,7 @@ func run() int {
 			return 1
 		}
 	} else {
-		rep.WriteMarkdown(os.Stdout)
+		rep.writeMarkdown(os.Stdout)
 	}
 	if ctx.Err() != nil {
 		logger.Warn("interrupted: the report covers only the rows that ran")
@@ -163,11 +183,35 @@ func run() int {
 	return 0
 }
 
-// runMatrix builds, starts the cluster, preloads and runs the plan. The
-// cluster is closed before it returns, whatever happens.
-func runMatrix(ctx context.Context, logger *slog.Logger, dir string, plan []suite.Workload, opts suite.Options, pprof bool) (suite.Report, error) {
-	rep := suite.Report{Machine: suite.ThisMachine()}
-	s, err := startSetup(ctx, logger, dir, plan, pprof)
+// output is everything a run prints: the standard matrix and, with
+// -tls, the TLS comparison (a "tls" key in the JSON).
+type output struct {
+	suite.Report
+	TLS *tlsReport `json:"tls,omitempty"`
+}
+
+// writeMarkdown prints the standard matrix, if it ran (else only where
+// and how), then the TLS comparison, if it ran.
+func (o output) writeMarkdown(w io.Writer) {
+	if len(o.Rows) > 0 {
+		o.WriteMarkdown(w)
+	} else {
+		m := o.Machine
+		fmt.Fprintf(w, "Machine: %d CPUs (%s), %s/%s, %s, %s.\n\nCommand: `%s`.\n", m.CPUs, m.CPUModel, m.OS, m.Arch,
+			m.GoVersion, m.Date.Format("2006-01-02 15:04 MST"), o.Command)
+	}
+	if o.TLS != nil {
+		o.TLS.writeMarkdown(w)
+	}
+}
+
+// runMatrix builds, starts the cluster, preloads and runs the plan, then
+// the TLS comparison if asked. The clusters are closed before it returns,
+// whatever happens.
+func runMatrix(ctx context.Context, logger *slog.Logger, dir string, st settings, opts suite.Options) (output, error) {
+	rep := output{Report: suite.Report{Machine: suite.ThisMachine()}}
+	plan := st.plan
+	s, err := startSetup(ctx, logger, dir, plan, st.pprof)
 	if err != nil {
 		return rep, err
 	}
@@ -182,15 +226,24 @@ func runMatrix(ctx context.Context, logger *slog.Logger, dir string, plan []suit
 		return s.cl.Quiesce(ctx)
 	}
 	// After every process has started: the CPU groups are fixed here.
-	if opts.CPU = cpuSampler(ctx, logger, s); opts.CPU != nil {
+	if opts.CPU = cpuSampler(ctx, logger, s.cl, []*cluster.Distributor{s.dist, s.oneShard}, s.hello); opts.CPU != nil {
 		rep.CPUMethod = cpuMethod
 	}
-	if err := s.preload(ctx, logger, plan, opts); err != nil {
-		return rep, err
+	if len(plan) > 0 {
+		if err := s.preload(ctx, logger, plan, opts); err != nil {
+			return rep, err
+		}
+		rep.Method = method(opts)
+		rep.Rows = suite.Run(ctx, plan, s.endpoints(), opts)
+		rep.Checks = suite.Checks(rep.Rows)
 	}
-	rep.Method = method(opts)
-	rep.Rows = suite.Run(ctx, plan, s.endpoints(), opts)
-	rep.Checks = suite.Checks(rep.Rows)
+	if st.withTLS && ctx.Err() == nil {
+		t, err := runTLS(ctx, logger, filepath.Join(dir, secureDir), s, opts, st.pprof)
+		if err != nil {
+			return rep, err
+		}
+		rep.TLS = &t
+	}
 	return rep, nil
 }
 
@@ -216,16 +269,18 @@ func wants(plan []suite.Workload, id string) bool {
 
 // selectPlan keeps the workloads named in a comma list, standard ones
 // first in the standard order, then diagnostic ones; an empty list keeps
-// the standard ones.
-func selectPlan(only string) ([]suite.Workload, error) {
+// the standard ones. withTLS reports whether the list names the TLS
+// comparison (TLSGroup).
+func selectPlan(only string) (plan []suite.Workload, withTLS bool, err error) {
 	if strings.TrimSpace(only) == "" {
-		return suite.Standard, nil
+		return suite.Standard, false, nil
 	}
 	want := map[string]bool{}
 	for id := range strings.SplitSeq(only, ",") {
 		want[strings.TrimSpace(id)] = true
 	}
-	var plan []suite.Workload
+	withTLS = want[TLSGroup]
+	delete(want, TLSGroup)
 	for _, w := range append(append([]suite.Workload(nil), suite.Standard...), suite.Diagnostic...) {
 		if want[w.ID] {
 			plan = append(plan, w)
@@ -233,9 +288,9 @@ func selectPlan(only string) ([]suite.Workload, error) {
 		}
 	}
 	for id := range want {
-		return nil, fmt.Errorf("unknown workload %q", id)
+		return nil, false, fmt.Errorf("unknown workload %q", id)
 	}
-	return plan, nil
+	return plan, withTLS, nil
 }
 
 func parseInts(s string) ([]int, error) {

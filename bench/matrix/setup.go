@@ -35,7 +35,9 @@ func startSetup(ctx context.Context, logger *slog.Logger, dir string, plan []sui
 		return nil, err
 	}
 	ccfg := cluster.DefaultConfig()
-	ccfg.Dir, ccfg.Distributor, ccfg.StopGrace = dir, false, 5*time.Second
+	// Plain even under HRAFTD_TEST_SECURE=1: the secure cluster is the
+	// TLS comparison's (-tls), beside this one.
+	ccfg.Dir, ccfg.Distributor, ccfg.StopGrace, ccfg.Plain = dir, false, 5*time.Second, true
 	ccfg.Logf = func(format string, args ...any) { logger.Info(fmt.Sprintf(format, args...)) }
 	if pprof {
 		ccfg.NodeArgs = []string{"-pprof"}

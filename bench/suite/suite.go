@@ -6,12 +6,14 @@ package suite
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/kvraft/hraftd/bench/load"
@@ -39,6 +41,12 @@ type Workload struct {
 	Target load.Target
 	Kind   load.Workload
 	Level  string
+	// Concurrency, when set, is the workload's own list of
+	// concurrencies, in place of Options.Concurrency.
+	Concurrency []int
+	// NewConnPerRequest opens a connection per request instead of one
+	// kept alive per worker (see load.Config).
+	NewConnPerRequest bool
 }
 
 // Standard is the matrix, in the order it runs. The two write rows run
@@ -66,6 +74,13 @@ type Endpoint struct {
 	ReadPrefix string
 	// Skip, when set, is why the workload cannot run; its rows say so.
 	Skip string
+	// TLS and Authorization are the credentials of an https:// endpoint
+	// (see load.Config); nil and empty for a plain one.
+	TLS           *tls.Config
+	Authorization string
+	// CPU, when not nil, replaces Options.CPU for this endpoint's rows:
+	// a second cluster has processes of its own.
+	CPU CPUSampler
 }
 
 // Options apply to every run of the matrix.
@@ -109,6 +124,18 @@ type Row struct {
 	Skipped string `json:"skipped,omitempty"`
 	// CPU is nil without Options.CPU or when a sample failed.
 	CPU *CPU `json:"cpu,omitempty"`
+	// Rounds are the row's slices one by one, in the order they ran:
+	// how far they spread is the noise of the merged Result.
+	Rounds []Round `json:"rounds,omitempty"`
+}
+
+// Round is what one slice of a row measured.
+type Round struct {
+	Throughput float64       `json:"throughput_rps"`
+	P50        time.Duration `json:"p50_ns"`
+	P99        time.Duration `json:"p99_ns"`
+	// CPU is the slice's CPU.TotalPerRequest, in µs; 0 without one.
+	CPU float64 `json:"cpu_per_request_us,omitempty"`
 }
 
 // Run runs every workload of plan at every concurrency against the
@@ -125,17 +152,19 @@ type Row struct {
 // slices they have.
 func Run(ctx context.Context, plan []Workload, endpoints map[string]Endpoint, opts Options) []Row {
 	r := newRunner(plan, endpoints, opts)
-	defer r.client.CloseIdleConnections()
-	for _, c := range opts.Concurrency {
+	defer r.closeClients()
+	for _, c := range levels(plan, opts.Concurrency) {
 		for round := range r.rounds {
 			for _, w := range plan {
-				r.slice(ctx, w, c, round)
+				if slices.Contains(w.concurrency(opts.Concurrency), c) {
+					r.slice(ctx, w, c, round)
+				}
 			}
 		}
 	}
 	var out []Row
 	for _, w := range plan {
-		for _, c := range opts.Concurrency {
+		for _, c := range w.concurrency(opts.Concurrency) {
 			row := r.rows[rowKey{w.ID, c}]
 			if row.Result == nil && row.Skipped == "" {
 				row.Skipped = "interrupted"
@@ -144,6 +173,35 @@ func Run(ctx context.Context, plan []Workload, endpoints map[string]Endpoint, op
 		}
 	}
 	return out
+}
+
+// concurrency is w's list of concurrencies: its own, or def.
+func (w Workload) concurrency(def []int) []int {
+	if w.Concurrency != nil {
+		return w.Concurrency
+	}
+	return def
+}
+
+// levels are the concurrencies Run steps through, in order: def's, then
+// any other a workload names, ascending.
+func levels(plan []Workload, def []int) []int {
+	var out, extra []int
+	for _, w := range plan {
+		if w.Concurrency == nil {
+			out = def
+			break
+		}
+	}
+	for _, w := range plan {
+		for _, c := range w.Concurrency {
+			if !slices.Contains(out, c) && !slices.Contains(extra, c) {
+				extra = append(extra, c)
+			}
+		}
+	}
+	slices.Sort(extra)
+	return append(slices.Clip(out), extra...)
 }
 
 type rowKey struct {
@@ -156,9 +214,12 @@ type runner struct {
 	endpoints map[string]Endpoint
 	opts      Options
 	logger    *slog.Logger
-	client    *http.Client
-	rounds    int
-	sliceLen  time.Duration // of each round
+	// clients are the net/http engine's, one per TLS configuration
+	// (nil: plain), shared by the rows that use it.
+	clients  map[*tls.Config]*http.Client
+	maxConc  int
+	rounds   int
+	sliceLen time.Duration // of each round
 
 	rows  map[rowKey]*Row
 	noCPU map[rowKey]bool // rows with a slice whose CPU could not be sampled
@@ -168,7 +229,7 @@ type runner struct {
 func newRunner(plan []Workload, endpoints map[string]Endpoint, opts Options) *runner {
 	r := &runner{
 		endpoints: endpoints, opts: opts, logger: opts.Logger,
-		client: load.NewClient(maxOf(opts.Concurrency), opts.RequestTimeout),
+		clients: map[*tls.Config]*http.Client{}, maxConc: maxOf(levels(plan, opts.Concurrency)),
 		rounds: max(opts.Rounds, 1),
 		rows:   map[rowKey]*Row{}, noCPU: map[rowKey]bool{}, first: true,
 	}
@@ -178,7 +239,7 @@ func newRunner(plan []Workload, endpoints map[string]Endpoint, opts Options) *ru
 	r.sliceLen = opts.Duration / time.Duration(r.rounds)
 	for _, w := range plan {
 		ep, ok := endpoints[w.ID]
-		for _, c := range opts.Concurrency {
+		for _, c := range w.concurrency(opts.Concurrency) {
 			row := &Row{ID: w.ID, Label: w.Label, Concurrency: c}
 			switch {
 			case !ok:
@@ -221,7 +282,11 @@ func (r *runner) slice(ctx context.Context, w Workload, c, round int) {
 	cfg := r.loadConfig(w, c, round)
 	r.logger.Info("running", "workload", w.ID, "c", c, "round", fmt.Sprintf("%d/%d", round+1, r.rounds),
 		"url", cfg.URL, "duration", r.sliceLen)
-	cpu := newCPUWindow(r.opts.CPU)
+	sampler := r.opts.CPU
+	if ep := r.endpoints[w.ID]; ep.CPU != nil {
+		sampler = ep.CPU
+	}
+	cpu := newCPUWindow(sampler)
 	cfg.MeasureStart = cpu.measureStart()
 	res, err := load.Run(ctx, cfg)
 	if err != nil {
@@ -237,6 +302,11 @@ func (r *runner) slice(ctx context.Context, w Workload, c, round int) {
 		row.Result.Merge(res)
 	}
 	usage, cpuErr := cpu.finish(res.OK, runtime.NumCPU())
+	rd := Round{Throughput: res.Throughput, P50: res.Latency.P50, P99: res.Latency.P99}
+	if usage != nil {
+		rd.CPU = usage.TotalPerRequest // before addCPU, which may sum into usage
+	}
+	row.Rounds = append(row.Rounds, rd)
 	r.addCPU(key, row, usage, cpuErr)
 	r.logger.Info("done", "workload", w.ID, "c", c, "round", fmt.Sprintf("%d/%d", round+1, r.rounds),
 		"rps", fmt.Sprintf("%.0f", res.Throughput), "errors", res.ErrorCount,
@@ -262,11 +332,28 @@ func (r *runner) loadConfig(w Workload, c, round int) load.Config {
 	if w.Kind != load.WorkloadSet && ep.ReadPrefix != "" {
 		cfg.Prefix = ep.ReadPrefix
 	}
-	cfg.Progress, cfg.Client = r.opts.Progress, r.client
+	cfg.TLS, cfg.Authorization, cfg.NewConnPerRequest = ep.TLS, ep.Authorization, w.NewConnPerRequest
+	cfg.Progress, cfg.Client = r.opts.Progress, r.client(ep.TLS)
 	if r.opts.Engine != "" {
 		cfg.Engine = r.opts.Engine
 	}
 	return cfg
+}
+
+// client is the net/http engine's client for endpoints with tlsCfg.
+func (r *runner) client(tlsCfg *tls.Config) *http.Client {
+	c, ok := r.clients[tlsCfg]
+	if !ok {
+		c = load.NewTLSClient(r.maxConc, r.opts.RequestTimeout, tlsCfg)
+		r.clients[tlsCfg] = c
+	}
+	return c
+}
+
+func (r *runner) closeClients() {
+	for _, c := range r.clients {
+		c.CloseIdleConnections()
+	}
 }
 
 // addCPU adds one slice's CPU to its row. A row's CPU covers all its
