@@ -39,7 +39,7 @@ func (f *Flags) Register(fs *flag.FlagSet, what string) {
 	fs.StringVar(&f.Cert, "tls-cert", "", "PEM certificate this "+what+" presents (its HTTPS API"+raftNote(what)+"); needs -tls-key and -tls-ca. Reloaded when the file changes. make certs writes a development set")
 	fs.StringVar(&f.Key, "tls-key", "", "PEM private key of -tls-cert")
 	fs.StringVar(&f.CA, "tls-ca", "", "PEM bundle of the cluster's CA: the certificates this "+what+" accepts from peers and clients, and checks the nodes it calls against")
-	fs.StringVar(&f.Users, "auth", "", "Users file (JSON, bcrypt passwords, per-user permissions read, write, admin, status, all; see README Security). Without it every client may do everything")
+	fs.StringVar(&f.Users, "auth", "", "Users file (JSON, bcrypt passwords, per-user permissions read, write, admin, status, all; see README Security). Without it any client may read and write keys; on a TLS node, membership changes still need an admin certificate. A node needs TLS for it")
 	fs.BoolVar(&f.Insecure, "insecure", false, "Allow listening on a non-loopback address without TLS and -auth: anyone who reaches the port then owns the data")
 }
 
