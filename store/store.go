@@ -140,6 +140,13 @@ func (s *Store) Open() (err error) {
 	if err := s.loadIdentity(has); err != nil {
 		return err
 	}
+	// A founder takes its new group's ID before it listens: until the
+	// layer knows a group it accepts peers of any group, and a member of
+	// an old group at this address (a wiped founder restarted with its
+	// old command) would get a connection in that window and keep it.
+	if err := s.chooseFoundingGroup(); err != nil {
+		return err
+	}
 	trans, err := s.listen(rc.Logger)
 	if err != nil {
 		return err
@@ -266,8 +273,19 @@ func (s *Store) listen(logger hclog.Logger) (*raft.NetworkTransport, error) {
 	}), nil
 }
 
-// bootstrapIfNew founds a one-member group with a new group ID if
-// Config.Bootstrap is set and Open found no state.
+// chooseFoundingGroup records a new group ID if this node is to found a
+// group (Config.Bootstrap, and Open found no state).
+func (s *Store) chooseFoundingGroup() error {
+	if !s.cfg.Bootstrap || s.recovered {
+		return nil
+	}
+	group := newID(16)
+	return s.ident.update(func(id *identity) { id.Group, id.Admitted = group, true })
+}
+
+// bootstrapIfNew founds a one-member group, with the ID
+// chooseFoundingGroup picked, if Config.Bootstrap is set and Open found
+// no state.
 func (s *Store) bootstrapIfNew() error {
 	if !s.cfg.Bootstrap {
 		return nil
@@ -276,11 +294,7 @@ func (s *Store) bootstrapIfNew() error {
 		s.logger.Info("existing state found, not bootstrapping")
 		return nil
 	}
-	group := newID(16)
-	if err := s.ident.update(func(id *identity) { id.Group, id.Admitted = group, true }); err != nil {
-		return err
-	}
-	s.layer.SetGroup(group)
+	group := s.Group()
 	s.logger.Warn("founding a new group on an empty data directory; if this node was a member of a group before and lost its data, stop it now, delete the directory and start it with -join <a member's HTTP address>: the old members will refuse this new group",
 		"group", group, "raft", s.layer.Addr().String())
 	f := s.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
