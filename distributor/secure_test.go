@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/internal/pki"
+	"github.com/kvraft/hraftd/internal/pki/pkitest"
 	"github.com/kvraft/hraftd/internal/tlsconf"
 )
 
@@ -33,28 +32,14 @@ func newTestFiles(t *testing.T) *testFiles { return &testFiles{t: t, dir: t.Temp
 
 func (f *testFiles) write(name string, b []byte) string {
 	f.t.Helper()
-	p := filepath.Join(f.dir, name)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		f.t.Fatal(err)
-	}
-	return p
-}
-
-func newCA(t *testing.T, name string) *pki.CA {
-	t.Helper()
-	ca, err := pki.NewCA(name, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
+	return pkitest.Write(f.t, f.dir, name, b)
 }
 
 // issue writes a certificate of ca for name with role, covering hosts,
 // and its key; it returns their paths.
 func (f *testFiles) issue(ca *pki.CA, name, role string, hosts ...string) (cert, key string) {
 	f.t.Helper()
-	certPEM, keyPEM, err := ca.Issue(pki.Leaf{Name: name, Role: role, Hosts: hosts,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), Server: true, Client: true})
+	certPEM, keyPEM, err := ca.Issue(pkitest.Leaf(name, role, hosts...))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -100,7 +85,7 @@ func (f *testFiles) users(perms map[string][]string) string {
 // -insecure. Nothing listens here: only the flags are checked.
 func TestOffLoopbackRule(t *testing.T) {
 	f := newTestFiles(t)
-	tlsArgs := f.tlsFlags(newCA(t, "cluster"))
+	tlsArgs := f.tlsFlags(pkitest.CA(t, "cluster"))
 	authArgs := []string{"-auth", f.users(map[string][]string{"ops": {"all"}})}
 	for _, tc := range []struct {
 		args []string
@@ -271,14 +256,14 @@ func (f *testFiles) pair(ca *pki.CA, name, role string, hosts ...string) tls.Cer
 // request's permission (password or client certificate), and calls the
 // node over HTTPS with its own certificate.
 func TestTLSAndAuthEndToEnd(t *testing.T) {
-	ca := newCA(t, "cluster")
+	ca := pkitest.CA(t, "cluster")
 	f := newTestFiles(t)
 	node := newFakeNode(t, ca, f.pair(ca, "node0", tlsconf.RoleNode, "127.0.0.1"))
 	users := f.users(map[string][]string{"alice": {"read", "write"}, "*": {"status"}, "client:reports": {"read"}})
 	args := append(f.tlsFlags(ca), "-auth", users, "-shard", node.srv.Listener.Addr().String())
 	base := "https://" + startDistributor(t, args...)
 	reports := f.pair(ca, "reports", tlsconf.RoleClient)
-	stranger := f.pair(newCA(t, "other"), "stranger", tlsconf.RoleClient)
+	stranger := f.pair(pkitest.CA(t, "other"), "stranger", tlsconf.RoleClient)
 
 	type call struct {
 		name           string

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/kvraft/hraftd/internal/pki"
+	"github.com/kvraft/hraftd/internal/pki/pkitest"
 	"github.com/kvraft/hraftd/internal/tlsconf"
 )
 
@@ -18,10 +19,10 @@ import (
 // certificate does not cover, is refused: the dial fails, the acceptor
 // records why, and the connection never reaches raft (Accept).
 func TestTLSRefusesWhoIsNotANodeOfTheCA(t *testing.T) {
-	ca, other := newCA(t, "cluster"), newCA(t, "other")
-	expired := nodeLeaf("node7", tlsconf.RoleNode, "127.0.0.1")
+	ca, other := pkitest.CA(t, "cluster"), pkitest.CA(t, "other")
+	expired := pkitest.Leaf("node7", tlsconf.RoleNode, "127.0.0.1")
 	expired.NotBefore, expired.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
-	clientOnly := nodeLeaf("distributor", tlsconf.RoleClient, "127.0.0.1")
+	clientOnly := pkitest.Leaf("distributor", tlsconf.RoleClient, "127.0.0.1")
 	clientOnly.Server = false
 
 	for _, tc := range []struct {
@@ -40,21 +41,21 @@ func TestTLSRefusesWhoIsNotANodeOfTheCA(t *testing.T) {
 		// It trusts the cluster's CA (its certificate is public), so
 		// it gets past checking the acceptor.
 		{"another CA", func(t *testing.T) *Layer {
-			return listenTLS(t, source(t, other, nodeLeaf("node1", tlsconf.RoleNode, "127.0.0.1"), ca))
+			return listenTLS(t, pkitest.Source(t, other, pkitest.Leaf("node1", tlsconf.RoleNode, "127.0.0.1"), testLogger(t), ca))
 		}, "127.0.0.1", "not signed by this cluster's CA"},
-		{"expired", func(t *testing.T) *Layer { return listenTLS(t, source(t, ca, expired, ca)) },
+		{"expired", func(t *testing.T) *Layer { return listenTLS(t, pkitest.Source(t, ca, expired, testLogger(t), ca)) },
 			"127.0.0.1", "expired"},
 		{"role admin", func(t *testing.T) *Layer {
-			return listenTLS(t, source(t, ca, nodeLeaf("admin", tlsconf.RoleAdmin, "127.0.0.1"), ca))
+			return listenTLS(t, pkitest.Source(t, ca, pkitest.Leaf("admin", tlsconf.RoleAdmin, "127.0.0.1"), testLogger(t), ca))
 		}, "127.0.0.1", `has role "admin"`},
-		{"role client", func(t *testing.T) *Layer { return listenTLS(t, source(t, ca, clientOnly, ca)) },
+		{"role client", func(t *testing.T) *Layer { return listenTLS(t, pkitest.Source(t, ca, clientOnly, testLogger(t), ca)) },
 			"127.0.0.1", `has role "client"`},
 		{"address not covered", func(t *testing.T) *Layer {
-			return listenTLS(t, source(t, ca, nodeLeaf("node3", tlsconf.RoleNode, "10.0.0.9", "node3.example"), ca))
+			return listenTLS(t, pkitest.Source(t, ca, pkitest.Leaf("node3", tlsconf.RoleNode, "10.0.0.9", "node3.example"), testLogger(t), ca))
 		}, "", `"node3" does not cover host "127.0.0.1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			target := listenTLS(t, source(t, ca, nodeLeaf("node1", tlsconf.RoleNode, "127.0.0.1"), ca))
+			target := listenTLS(t, pkitest.Source(t, ca, pkitest.Leaf("node1", tlsconf.RoleNode, "127.0.0.1"), testLogger(t), ca))
 			accepted := acceptCount(t, target)
 			key := tc.key
 			if tc.dialer == nil {
@@ -85,7 +86,7 @@ func TestTLSRefusesWhoIsNotANodeOfTheCA(t *testing.T) {
 // certificate, sends a preamble, and expects no answer.
 func dialBare(t *testing.T, ca *pki.CA, addr string) {
 	t.Helper()
-	src, err := tlsconf.Load(tlsconf.Config{CAFile: writeFile(t, t.TempDir(), "ca.crt", ca.CertPEM)})
+	src, err := tlsconf.Load(tlsconf.Config{CAFile: pkitest.Write(t, t.TempDir(), "ca.crt", ca.CertPEM)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +107,8 @@ func dialBare(t *testing.T, ca *pki.CA, addr string) {
 // A TLS node and a plain one cannot talk, and both ends say why; a peer
 // that keeps failing is logged once, not once per attempt.
 func TestTLSAndPlainDoNotMix(t *testing.T) {
-	ca := newCA(t, "cluster")
-	secure := listenTLS(t, source(t, ca, nodeLeaf("node1", tlsconf.RoleNode, "127.0.0.1"), ca))
+	ca := pkitest.CA(t, "cluster")
+	secure := listenTLS(t, pkitest.Source(t, ca, pkitest.Leaf("node1", tlsconf.RoleNode, "127.0.0.1"), testLogger(t), ca))
 	plain := listenTLS(t, nil)
 	var logs syncBuffer
 	secure.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
@@ -139,26 +140,26 @@ func TestTLSAndPlainDoNotMix(t *testing.T) {
 // The acceptor reads the CA bundle per handshake: a node of a new CA is
 // let in once the bundle that adds that CA is reloaded, without a restart.
 func TestTLSFollowsCAReload(t *testing.T) {
-	ca, next := newCA(t, "cluster"), newCA(t, "next")
-	certPEM, keyPEM, err := ca.Issue(nodeLeaf("node1", tlsconf.RoleNode, "127.0.0.1"))
+	ca, next := pkitest.CA(t, "cluster"), pkitest.CA(t, "next")
+	certPEM, keyPEM, err := ca.Issue(pkitest.Leaf("node1", tlsconf.RoleNode, "127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	caFile := writeFile(t, dir, "ca.crt", ca.CertPEM)
-	src, err := tlsconf.Load(tlsconf.Config{CertFile: writeFile(t, dir, "node.crt", certPEM),
-		KeyFile: writeFile(t, dir, "node.key", keyPEM), CAFile: caFile, Logger: testLogger(t)})
+	caFile := pkitest.Write(t, dir, "ca.crt", ca.CertPEM)
+	src, err := tlsconf.Load(tlsconf.Config{CertFile: pkitest.Write(t, dir, "node.crt", certPEM),
+		KeyFile: pkitest.Write(t, dir, "node.key", keyPEM), CAFile: caFile, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	target := listenTLS(t, src)
-	newcomer := listenTLS(t, source(t, next, nodeLeaf("node2", tlsconf.RoleNode, "127.0.0.1"), ca, next))
+	newcomer := listenTLS(t, pkitest.Source(t, next, pkitest.Leaf("node2", tlsconf.RoleNode, "127.0.0.1"), testLogger(t), ca, next))
 	to := raft.ServerAddress(target.Addr().String())
 
 	if _, err := newcomer.Dial(to, 5*time.Second); err == nil {
 		t.Fatal("a node of a CA the target does not trust got in")
 	}
-	writeFile(t, dir, "ca.crt", append(append([]byte{}, ca.CertPEM...), next.CertPEM...))
+	pkitest.Write(t, dir, "ca.crt", append(append([]byte{}, ca.CertPEM...), next.CertPEM...))
 	if err := src.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -173,16 +174,16 @@ func TestTLSFollowsCAReload(t *testing.T) {
 // The dialer checks the peer too: it must hold a node certificate of the
 // CA covering the host dialed, or raft never gets the connection.
 func TestTLSDialerRefusesWhoIsNotANodeOfTheCA(t *testing.T) {
-	ca, other := newCA(t, "cluster"), newCA(t, "other")
-	me := listenTLS(t, source(t, ca, nodeLeaf("node1", tlsconf.RoleNode, "127.0.0.1"), ca))
+	ca, other := pkitest.CA(t, "cluster"), pkitest.CA(t, "other")
+	me := listenTLS(t, pkitest.Source(t, ca, pkitest.Leaf("node1", tlsconf.RoleNode, "127.0.0.1"), testLogger(t), ca))
 	for _, tc := range []struct {
 		name string
 		src  *tlsconf.Source
 		want string
 	}{
-		{"another CA", source(t, other, nodeLeaf("node2", tlsconf.RoleNode, "127.0.0.1"), ca, other), "not signed by this cluster's CA"},
-		{"role admin", source(t, ca, nodeLeaf("admin", tlsconf.RoleAdmin, "127.0.0.1"), ca), `has role "admin"`},
-		{"host not covered", source(t, ca, nodeLeaf("node3", tlsconf.RoleNode, "10.0.0.9"), ca), "not 127.0.0.1"},
+		{"another CA", pkitest.Source(t, other, pkitest.Leaf("node2", tlsconf.RoleNode, "127.0.0.1"), testLogger(t), ca, other), "not signed by this cluster's CA"},
+		{"role admin", pkitest.Source(t, ca, pkitest.Leaf("admin", tlsconf.RoleAdmin, "127.0.0.1"), testLogger(t), ca), `has role "admin"`},
+		{"host not covered", pkitest.Source(t, ca, pkitest.Leaf("node3", tlsconf.RoleNode, "10.0.0.9"), testLogger(t), ca), "not 127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			impostor := listenTLS(t, tc.src)

@@ -7,70 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
-	"github.com/kvraft/hraftd/internal/pki"
+	"github.com/kvraft/hraftd/internal/pki/pkitest"
 	"github.com/kvraft/hraftd/internal/tlsconf"
 )
-
-func newCA(t *testing.T, name string) *pki.CA {
-	t.Helper()
-	ca, err := pki.NewCA(name, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
-}
-
-// nodeLeaf is a valid node certificate spec for hosts.
-func nodeLeaf(name, role string, hosts ...string) pki.Leaf {
-	return pki.Leaf{
-		Name: name, Role: role, Hosts: hosts,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		Server: true, Client: true,
-	}
-}
-
-// source issues l from issuer and loads it with a bundle of the trusted
-// CAs, as a node started with -tls-cert, -tls-key and -tls-ca would.
-func source(t *testing.T, issuer *pki.CA, l pki.Leaf, trusted ...*pki.CA) *tlsconf.Source {
-	t.Helper()
-	certPEM, keyPEM, err := issuer.Issue(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bundle []byte
-	for _, ca := range trusted {
-		bundle = append(bundle, ca.CertPEM...)
-	}
-	dir := t.TempDir()
-	cfg := tlsconf.Config{
-		CertFile: writeFile(t, dir, "node.crt", certPEM),
-		KeyFile:  writeFile(t, dir, "node.key", keyPEM),
-		CAFile:   writeFile(t, dir, "ca.crt", bundle),
-		Logger:   testLogger(t),
-	}
-	s, err := tlsconf.Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func writeFile(t *testing.T, dir, name string, b []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // listenTLS is a layer on 127.0.0.1:0 with src (nil: plain TCP).
 func listenTLS(t *testing.T, src *tlsconf.Source) *Layer {
@@ -154,9 +99,9 @@ func waitRefused(t *testing.T, l *Layer, peer string) string {
 
 // Two nodes of the CA talk over TLS; fault injection still cuts them.
 func TestTLSLayersCarryDataAndFaultInjectionCuts(t *testing.T) {
-	ca := newCA(t, "cluster")
-	a := listenTLS(t, source(t, ca, nodeLeaf("node1", tlsconf.RoleNode, "127.0.0.1"), ca))
-	b := listenTLS(t, source(t, ca, nodeLeaf("node2", tlsconf.RoleNode, "127.0.0.1"), ca))
+	ca := pkitest.CA(t, "cluster")
+	a := listenTLS(t, pkitest.Source(t, ca, pkitest.Leaf("node1", tlsconf.RoleNode, "127.0.0.1"), testLogger(t), ca))
+	b := listenTLS(t, pkitest.Source(t, ca, pkitest.Leaf("node2", tlsconf.RoleNode, "127.0.0.1"), testLogger(t), ca))
 
 	c, err := a.Dial(raft.ServerAddress(b.Addr().String()), 5*time.Second)
 	if err != nil {

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/kvraft/hraftd/internal/pki"
+	"github.com/kvraft/hraftd/internal/pki/pkitest"
 	"github.com/kvraft/hraftd/internal/tlsconf"
 	"github.com/kvraft/hraftd/raftnet"
 )
@@ -21,26 +20,7 @@ import (
 // tlsSource issues a certificate from issuer for name, role and 127.0.0.1,
 // and loads it with trusted's bundle, as -tls-cert/-tls-key/-tls-ca would.
 func tlsSource(t *testing.T, issuer, trusted *pki.CA, name, role string) *tlsconf.Source {
-	t.Helper()
-	certPEM, keyPEM, err := issuer.Issue(pki.Leaf{Name: name, Role: role, Hosts: []string{"127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), Server: true, Client: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	src, err := tlsconf.Load(tlsconf.Config{CertFile: write("node.crt", certPEM), KeyFile: write("node.key", keyPEM),
-		CAFile: write("ca.crt", trusted.CertPEM), Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return src
+	return pkitest.Source(t, issuer, pkitest.Leaf(name, role, "127.0.0.1"), testLogger(t), trusted)
 }
 
 // startTLSCluster is startCluster with Raft over mutual TLS: each node has

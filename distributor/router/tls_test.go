@@ -13,25 +13,15 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/internal/pki"
+	"github.com/kvraft/hraftd/internal/pki/pkitest"
 	"github.com/kvraft/hraftd/internal/secure"
 	"github.com/kvraft/hraftd/internal/tlsconf"
 )
 
-// testCA makes a CA for a test.
-func testCA(t *testing.T, name string) *pki.CA {
-	t.Helper()
-	ca, err := pki.NewCA(name, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
-}
-
 // issue makes a certificate of ca for name with role, covering hosts.
 func issue(t *testing.T, ca *pki.CA, name, role string, hosts ...string) (certPEM, keyPEM []byte) {
 	t.Helper()
-	certPEM, keyPEM, err := ca.Issue(pki.Leaf{Name: name, Role: role, Hosts: hosts,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), Server: true, Client: true})
+	certPEM, keyPEM, err := ca.Issue(pkitest.Leaf(name, role, hosts...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +99,7 @@ func tlsRouterConfig(t *testing.T, sec *secure.Setup, shards ...[]string) Config
 // certificates, and presents its own: every request the nodes see,
 // polls included, comes from "client:distributor".
 func TestTLSNodes(t *testing.T) {
-	ca := testCA(t, "cluster")
+	ca := pkitest.CA(t, "cluster")
 	nodes := newTLSNodes(ca, keyPair(t, ca, "node0", tlsconf.RoleNode, "127.0.0.1"))
 	g := newFakeGroupServing(t, "node", 3, 1, nodes.config())
 	r := startRouter(t, tlsRouterConfig(t, distributorTLS(t, ca), g.addrs()))
@@ -146,13 +136,13 @@ func TestTLSNodes(t *testing.T) {
 // of its CA for the address it dialed: nothing is sent to it, and the
 // shard's status says why.
 func TestTLSRefusesNodesWithoutANodeCertificate(t *testing.T) {
-	ca := testCA(t, "cluster")
+	ca := pkitest.CA(t, "cluster")
 	for _, tc := range []struct {
 		name string
 		cert *tls.Certificate
 		why  string
 	}{
-		{"another CA", keyPair(t, testCA(t, "other"), "node0", tlsconf.RoleNode, "127.0.0.1"), "unknown authority"},
+		{"another CA", keyPair(t, pkitest.CA(t, "other"), "node0", tlsconf.RoleNode, "127.0.0.1"), "unknown authority"},
 		{"role client", keyPair(t, ca, "node0", tlsconf.RoleClient, "127.0.0.1"), `role "client"`},
 		{"role admin", keyPair(t, ca, "node0", tlsconf.RoleAdmin, "127.0.0.1"), `role "admin"`},
 		{"another host", keyPair(t, ca, "node0", tlsconf.RoleNode, "10.9.9.9"), "127.0.0.1"},
@@ -184,7 +174,7 @@ func TestTLSRefusesNodesWithoutANodeCertificate(t *testing.T) {
 // another CA) fails the handshake of the next connection. The write was
 // certainly not sent, so the router does not report it as maybe applied.
 func TestTLSHandshakeFailureIsNotMaybeApplied(t *testing.T) {
-	ca := testCA(t, "cluster")
+	ca := pkitest.CA(t, "cluster")
 	nodes := newTLSNodes(ca, keyPair(t, ca, "node0", tlsconf.RoleNode, "127.0.0.1"))
 	g := newFakeGroupServing(t, "node", 1, 0, nodes.config())
 	cfg := tlsRouterConfig(t, distributorTLS(t, ca), g.addrs())
@@ -193,7 +183,7 @@ func TestTLSHandshakeFailureIsNotMaybeApplied(t *testing.T) {
 	if _, err := r.Set(context.Background(), map[string]string{"a": "1"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	nodes.cert.Store(keyPair(t, testCA(t, "other"), "node0", tlsconf.RoleNode, "127.0.0.1"))
+	nodes.cert.Store(keyPair(t, pkitest.CA(t, "other"), "node0", tlsconf.RoleNode, "127.0.0.1"))
 	r.client.CloseIdleConnections()
 	g.nodes[0].srv.CloseClientConnections()
 	before := g.nodes[0].writes.Load()

@@ -4,15 +4,13 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/kvraft/hraftd/internal/pki"
+	"github.com/kvraft/hraftd/internal/pki/pkitest"
 	"github.com/kvraft/hraftd/internal/secure"
 	"github.com/kvraft/hraftd/internal/tlsconf"
 )
@@ -21,23 +19,8 @@ import (
 // and returns Flags naming them.
 func files(t *testing.T) secure.Flags {
 	t.Helper()
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	ca, err := pki.NewCA("cluster", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.Issue(pki.Leaf{Name: "distributor", Role: tlsconf.RoleClient, Hosts: []string{"127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), Server: true, Client: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := pkitest.CA(t, "cluster")
+	cert, key, caFile := pkitest.Files(t, ca, pkitest.Leaf("distributor", tlsconf.RoleClient, "127.0.0.1"), ca)
 	h, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -46,8 +29,7 @@ func files(t *testing.T) secure.Flags {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return secure.Flags{Cert: write("d.crt", certPEM), Key: write("d.key", keyPEM), CA: write("ca.crt", ca.CertPEM),
-		Users: write("users.json", users)}
+	return secure.Flags{Cert: cert, Key: key, CA: caFile, Users: pkitest.Write(t, t.TempDir(), "users.json", users)}
 }
 
 func load(t *testing.T, f secure.Flags) *secure.Setup {

@@ -3,12 +3,10 @@ package webguard
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/kvraft/hraftd/internal/pki"
+	"github.com/kvraft/hraftd/internal/pki/pkitest"
 	"github.com/kvraft/hraftd/internal/tlsconf"
 )
 
@@ -16,29 +14,9 @@ import (
 // server and one for a client that trusts the CA.
 func tlsPair(t *testing.T) (server, client *tlsconf.Source) {
 	t.Helper()
-	ca, err := pki.NewCA("test", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.Issue(pki.Leaf{Name: "node0", Role: tlsconf.RoleNode, Hosts: []string{"127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), Server: true, Client: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	caFile := write("ca.crt", ca.CertPEM)
-	server, err = tlsconf.Load(tlsconf.Config{CertFile: write("n.crt", certPEM), KeyFile: write("n.key", keyPEM), CAFile: caFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err = tlsconf.Load(tlsconf.Config{CAFile: caFile})
+	ca := pkitest.CA(t, "test")
+	server = pkitest.Source(t, ca, pkitest.Leaf("node0", tlsconf.RoleNode, "127.0.0.1"), nil, ca)
+	client, err := tlsconf.Load(tlsconf.Config{CAFile: pkitest.Write(t, t.TempDir(), "ca.crt", ca.CertPEM)})
 	if err != nil {
 		t.Fatal(err)
 	}
