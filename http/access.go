@@ -7,15 +7,8 @@ import (
 
 	"github.com/kvraft/hraftd/api"
 	"github.com/kvraft/hraftd/internal/auth"
-	"github.com/kvraft/hraftd/internal/httpx"
 	"github.com/kvraft/hraftd/internal/tlsconf"
 )
-
-// Authorizer authenticates a request and checks that its sender has a
-// permission; when not, it answers 401 or 403 itself (auth.Store is one).
-type Authorizer interface {
-	Check(w http.ResponseWriter, r *http.Request, perm auth.Perm) (user string, ok bool)
-}
 
 // routePerm is the permission a request needs. The health probe needs
 // none; unknown routes need what their method suggests (status to look,
@@ -77,8 +70,7 @@ func (s *Service) authorize(w http.ResponseWriter, r *http.Request) bool {
 	if hasCert {
 		who = fmt.Sprintf("certificate %s (role %q)", id.Name, id.Role)
 	}
-	w.Header().Set("WWW-Authenticate", `Basic realm="hraftd"`)
-	httpx.WriteError(w, http.StatusUnauthorized, fmt.Sprintf(
+	auth.Challenge(w, auth.DefaultRealm, fmt.Sprintf(
 		"%s may not change membership or use debugging routes of a TLS cluster: present an admin certificate "+
 			"(curl --cert certs/admin.crt --key certs/admin.key), or run the nodes with -auth and use a user with the admin permission", who))
 	return false

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/kvraft/hraftd/api"
+	"github.com/kvraft/hraftd/internal/auth"
 	"github.com/kvraft/hraftd/internal/cleanpath"
 	"github.com/kvraft/hraftd/internal/httpx"
 	"github.com/kvraft/hraftd/internal/webguard"
@@ -90,7 +91,7 @@ type Config struct {
 	Server webguard.ServerConfig
 	// Auth, if set, authenticates clients and checks each route's
 	// permission (hraftd -auth); see access.go.
-	Auth Authorizer
+	Auth auth.Checker
 	// Peers is how this node calls other nodes (forwarding, admitting a
 	// joiner): the URL scheme and the client's transport. The zero value
 	// is plain HTTP.

@@ -17,16 +17,6 @@ import (
 // handler, so that a server without -auth registers the bare handlers and
 // pays nothing per request.
 
-// Authorizer authenticates a request and checks that its sender has a
-// permission; when not, it answers 401 (with a Basic challenge, so that a
-// browser asks for a password and then resends it on the dashboard's own
-// requests) or 403 itself.
-type Authorizer interface {
-	Check(w http.ResponseWriter, r *http.Request, perm auth.Perm) (user string, ok bool)
-}
-
-var _ Authorizer = (*auth.Store)(nil)
-
 // route serves pattern with h, behind a check of perm if the server
 // authenticates.
 func (s *Server) route(pattern string, perm auth.Perm, h http.HandlerFunc) {

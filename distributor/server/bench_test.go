@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kvraft/hraftd/distributor/router"
+	"github.com/kvraft/hraftd/internal/auth"
 )
 
 // discardWriter is the cheapest http.ResponseWriter, so that a benchmark
@@ -31,7 +32,7 @@ func (w *discardWriter) Write(b []byte) (int, error) {
 // Server (routing, metrics, decoding, answer), with a router that answers
 // at once: the distributor's own per-request cost. With users (-auth) the
 // request carries a user's password, checked on every request.
-func benchmarkHandler(b *testing.B, method, target, body string, users Authorizer) {
+func benchmarkHandler(b *testing.B, method, target, body string, users auth.Checker) {
 	rt := &fakeRouter{
 		setFn: func(_ context.Context, pairs map[string]string, _ string) ([]router.Result, error) {
 			return []router.Result{{Shard: 1, Node: "node4", HTTP: "127.0.0.1:11004", Index: 123456}}, nil
@@ -88,6 +89,6 @@ func BenchmarkGetHandlerAuth(b *testing.B) {
 
 var benchSetBody = `{"clave":"bench-000000012345","valor":"` + string(bytes.Repeat([]byte("v"), 100)) + `"}`
 
-func benchUsers(b *testing.B) Authorizer {
+func benchUsers(b *testing.B) auth.Checker {
 	return usersStore(b, userEntry{Username: "bench", Perms: []string{"read", "write"}})
 }

@@ -82,7 +82,7 @@ type Config struct {
 	// Auth, if set, authenticates every request to a route and checks the
 	// permission the route needs (distributor -auth; see access.go). Nil
 	// lets every client do everything, at no cost per request.
-	Auth Authorizer
+	Auth auth.Checker
 }
 
 // DefaultConfig returns the configuration the distributor starts from.

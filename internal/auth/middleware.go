@@ -51,7 +51,20 @@ func (s *Store) Check(w http.ResponseWriter, r *http.Request, perm Perm) (string
 }
 
 // challenge answers 401 with a Basic challenge.
-func (s *Store) challenge(w http.ResponseWriter, msg string) {
-	w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q, charset=\"UTF-8\"", s.cfg.Realm))
+func (s *Store) challenge(w http.ResponseWriter, msg string) { Challenge(w, s.cfg.Realm, msg) }
+
+// Challenge answers 401 (JSON, msg) with a Basic challenge for realm, so
+// that a browser asks for a password.
+func Challenge(w http.ResponseWriter, realm, msg string) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q, charset=\"UTF-8\"", realm))
 	httpx.WriteError(w, http.StatusUnauthorized, msg)
 }
+
+// Checker is what a server needs to guard its routes (Store is one):
+// Check lets r through with its user if it may do perm, and otherwise
+// answers 401 or 403 itself.
+type Checker interface {
+	Check(w http.ResponseWriter, r *http.Request, perm Perm) (user string, ok bool)
+}
+
+var _ Checker = (*Store)(nil)
